@@ -13,6 +13,7 @@
     "data": [
         "security/ir.model.access.csv",
     ],
+    "post_init_hook": "_l10n_pl_ksef_post_init",
     "installable": True,
     "application": False,
 }

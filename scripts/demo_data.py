@@ -1,0 +1,65 @@
+# Run inside `odoo shell` (scripts/setup.sh does it): a Polish demo company with customers
+# of every KSeF buyer kind and products at every VAT rate.  Idempotent.
+from odoo import Command
+
+company = env.ref("base.main_company")
+if company.country_id.code != "PL" or not company.chart_template:
+    company.write({
+        "name": "Demo KSeF Sp. z o.o.",
+        "vat": "PL5265877635",
+        "street": "ul. Świętokrzyska 12",
+        "zip": "00-916",
+        "city": "Warszawa",
+        "country_id": env.ref("base.pl").id,
+        "currency_id": env.ref("base.PLN").id,
+        "email": "faktury@demo-ksef.pl",
+        "phone": "+48 22 123 45 67",
+    })
+    env["account.chart.template"].try_loading("pl", company=company, install_demo=False)
+    env.ref("base.EUR").active = True
+    env.ref("base.USD").active = True
+    bank = env["res.partner.bank"].create({
+        "acc_number": "PL61109010140000071219812874",
+        "partner_id": company.partner_id.id,
+    })
+    env["account.journal"].search([("type", "=", "sale"), ("company_id", "=", company.id)], limit=1).bank_account_id = bank
+
+Partner = env["res.partner"]
+customers = [
+    {"name": "Hurtownia Łódzka S.A.", "is_company": True, "vat": "PL7251801126", "street": "ul. Piotrkowska 100",
+     "zip": "90-004", "city": "Łódź", "country_id": env.ref("base.pl").id},
+    {"name": "Jan Kowalski", "is_company": False, "street": "ul. Długa 5/7", "zip": "80-827", "city": "Gdańsk",
+     "country_id": env.ref("base.pl").id},
+    {"name": "Berliner Handels GmbH", "is_company": True, "vat": "DE811907980", "street": "Friedrichstraße 43",
+     "zip": "10117", "city": "Berlin", "country_id": env.ref("base.de").id},
+    {"name": "Acme Trading Inc.", "is_company": True, "vat": "98-7654321", "street": "500 Fifth Avenue",
+     "zip": "10110", "city": "New York", "country_id": env.ref("base.us").id},
+]
+for values in customers:
+    if not Partner.search([("name", "=", values["name"])], limit=1):
+        Partner.create(values)
+
+def tax(xmlid):
+    return env["account.chart.template"].with_company(company).ref(xmlid, raise_if_not_found=False)
+
+products = [
+    ("Laptop biznesowy", "LAP-01", 4200.00, "vs_kraj_23"),
+    ("Usługa wdrożeniowa (godz.)", "SRV-01", 250.00, "vs_kraj_usl_23"),
+    ("Catering konferencyjny", "FOOD-08", 85.00, "vs_kraj_8"),
+    ("Książka „KSeF w praktyce”", "BOOK-05", 79.90, "vs_kraj_5"),
+    ("Szkolenie medyczne (zw)", "EDU-ZW", 1200.00, "vs_kraj_zw"),
+    ("Dostawa wewnątrzwspólnotowa", "WDT-00", 1000.00, "vs_unia"),
+    ("Eksport towarów", "EX-00", 1000.00, "vs_eksp_tow"),
+    ("Usługa poza terytorium kraju (np)", "NP-01", 500.00, "vs_ekspu"),
+    ("Pręty stalowe (odwrotne obciążenie)", "STAL-OO", 3000.00, "vs_stal"),
+    ("Produkt 0% krajowy", "KR-00", 100.00, "vs_kraj_0"),
+]
+for name, code, price, tax_xmlid in products:
+    if not env["product.product"].search([("default_code", "=", code)], limit=1):
+        sale_tax = tax(tax_xmlid)
+        env["product.product"].create({
+            "name": name, "default_code": code, "list_price": price, "type": "consu",
+            "taxes_id": [Command.set(sale_tax.ids)] if sale_tax else False,
+        })
+env.cr.commit()
+print("demo data ready for", company.name)

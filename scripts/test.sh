@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The test command: the pure ksef/ core under pytest, then the add-on's Odoo tests under
+# Odoo's own runner on a fresh database.  Ends with one line "N passed, N failed" and exits
+# non-zero on any failure or error.  Run scripts/setup.sh --no-run once before.
+#   KSEF_TEST_TAGS  Odoo --test-tags (default /l10n_pl_ksef)
+#   KSEF_SKIP_CORE=1 / KSEF_SKIP_ODOO=1  run one half only (development)
+set -uo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+source "$here/scripts/lib.sh"
+export KSEF_SHARED="${KSEF_SHARED:-$(cd "$here/.." && pwd)/shared}"
+[ -x "$KSEF_PY" ] || { log "no environment at $KSEF_VENV: run scripts/setup.sh --no-run first"; exit 2; }
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+passed=0; failed=0
+
+# 1. The pure core.
+if [ "${KSEF_SKIP_CORE:-0}" != 1 ]; then
+  log "pytest ksef/tests"
+  (cd "$here" && "$KSEF_PY" -m pytest -q -p no:cacheprovider --junitxml="$work/core.xml" ksef/tests)
+  read -r p f < <("$KSEF_PY" - "$work/core.xml" <<'PY'
+import sys, xml.etree.ElementTree as ET
+try:
+    root = ET.parse(sys.argv[1]).getroot()
+except Exception:
+    print(0, 1); sys.exit()
+suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+t = sum(int(s.get("tests", 0)) for s in suites)
+bad = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
+skip = sum(int(s.get("skipped", 0)) for s in suites)
+print(t - bad - skip, bad + (1 if t == 0 else 0))
+PY
+)
+  passed=$((passed + p)); failed=$((failed + f))
+fi
+
+# 2. The Odoo tests, on a fresh database that is dropped afterwards.
+if [ "${KSEF_SKIP_ODOO:-0}" != 1 ]; then
+  ensure_postgres
+  db="ksef_test_$$_$(date +%s)"
+  addons=$(KSEF_ADDONS_DIR="$work/addons" make_addons_dir "$here")
+  log "Odoo tests on database $db"
+  odoo_cmd -d "$db" --addons-path="$(odoo_addons_path "$addons")" -i l10n_pl_ksef \
+    --test-enable --test-tags "${KSEF_TEST_TAGS:-/l10n_pl_ksef}" --without-demo=all \
+    --stop-after-init --http-interface=127.0.0.1 --http-port="$("$KSEF_PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')" \
+    --log-level=test --max-cron-threads=0 2>&1 | tee "$work/odoo.log" | grep -E --line-buffered ' (ERROR|CRITICAL|WARNING) |FAIL:|ERROR:|tests when loading|post-tests in|Ran [0-9]+ tests' || true
+  dropdb --if-exists "$db" >/dev/null 2>&1 || true
+  read -r p f < <("$KSEF_PY" - "$work/odoo.log" <<'PY'
+import re, sys
+log = open(sys.argv[1], encoding="utf-8", errors="replace").read()
+runs = re.findall(r"(\d+) failed, (\d+) error\(s\) of (\d+) tests", log)
+total = sum(int(r[2]) for r in runs)
+bad = sum(int(r[0]) + int(r[1]) for r in runs)
+# A module that fails to install runs no test at all: count that as a failure.
+if not runs or total == 0 or re.search(r" CRITICAL | ERROR .*(Failed to initialize|while loading|Traceback)", log) and bad == 0:
+    bad += 1
+print(total - min(bad, total), bad)
+PY
+)
+  passed=$((passed + p)); failed=$((failed + f))
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
