@@ -1,4 +1,8 @@
-from . import models
+# Odoo imports this package as odoo.addons.l10n_pl_ksef. pytest, collecting the pure ksef/
+# core from the repository root, imports it under another name and without Odoo's addons:
+# then there are no models to load.
+if __name__.startswith("odoo.addons."):
+    from . import models
 
 
 def _l10n_pl_ksef_post_init(env):
