@@ -439,3 +439,30 @@ def test_declaration_is_optional_and_lowercase_utf8_is_fine(schema):
     xml = fa3.build(base_invoice())
     assert fa3.validate(xml.split(b"\n", 1)[1], schema) == []
     assert fa3.validate(xml.replace(b'encoding="UTF-8"', b"encoding='utf-8'"), schema) == []
+
+
+def test_attachments_raise_the_size_limit_to_three_megabytes(schema):
+    padding = b"<!--" + b"x" * (fa3.MAX_SIZE + 10) + b"-->"
+    xml = fa3.build(base_invoice())
+    with_word = xml.replace(b"</Faktura>", padding + b"</Faktura>").replace(b"<P_7>", b"<P_7>Zalacznik ")
+    assert any("limit of 1000000" in i.message for i in fa3.check_file(with_word))
+    with_element = xml.replace(b"</Faktura>", padding + b"<Zalacznik/></Faktura>")
+    assert not any("limit" in i.message for i in fa3.check_file(with_element))
+    assert any("limit of 3000000" in i.message for i in fa3.check_file(with_element + b" " * 2_000_000))
+
+
+def test_totals_add_accumulates_by_category():
+    totals = fa3.Totals(p_15=D(0)).add("23", D("10.00"), D("2.30")).add("22", "5", "1.10").add("0 WDT", D(7))
+    assert (totals.p_13_1, totals.p_14_1, totals.p_13_6_2) == (D("15.00"), D("3.40"), D(7))
+    with pytest.raises(fa3.Fa3Error, match="has no VAT amount"):
+        totals.add("zw", D(1), D(1))
+
+
+def test_validation_is_safe_across_threads(schema):
+    from concurrent.futures import ThreadPoolExecutor
+
+    good = fa3.build(base_invoice())
+    bad = good.replace(b"<P_12>23</P_12>", b"<P_12>24</P_12>")
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda xml: [i.path for i in fa3.validate(xml, schema)], [good, bad] * 100))
+    assert results == [[], ["/Faktura/Fa/FaWiersz/P_12"]] * 100
