@@ -167,16 +167,6 @@ class Buyer:
     gv: int = 2  # 1 = the buyer is a VAT-group member
 
 
-_TOTAL_FIELDS = (
-    "p_13_1", "p_14_1", "p_14_1w",
-    "p_13_2", "p_14_2", "p_14_2w",
-    "p_13_3", "p_14_3", "p_14_3w",
-    "p_13_4", "p_14_4", "p_14_4w",
-    "p_13_5", "p_14_5",
-    "p_13_6_1", "p_13_6_2", "p_13_6_3", "p_13_7", "p_13_8", "p_13_9", "p_13_10", "p_13_11",
-)  # fmt: skip
-
-
 @dataclass(kw_only=True)
 class Totals:
     """Fa totals, named after their XSD elements (``p_14_1w`` = ``P_14_1W``).  Written as given."""
@@ -896,6 +886,7 @@ _PROLOG_RE = re.compile(rb"<\?xml\s[^>]*?\?>")
 _ENCODING_RE = re.compile(rb"""encoding\s*=\s*["']([^"']*)["']""")
 _CHAR_REF_RE = re.compile(r"&#(x[0-9a-fA-F]+|[0-9]+);")
 _NAMESPACE_NOISE_RE = re.compile(r"\{https?://[^}]*\}")
+_ATTACHMENT_RE = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?Zalacznik[\s/>]")  # FA(3) attachment element
 
 
 def _line_of(text, offset):
@@ -904,6 +895,11 @@ def _line_of(text, offset):
 
 def check_file(xml_bytes):
     """The file-level rules KSeF applies before the schema (FACTS §6.4, §4.12)."""
+    return _check_file(xml_bytes)[0]
+
+
+def _check_file(xml_bytes):
+    """Return (issues, decodable): ``decodable`` is False when the bytes are not UTF-8."""
     if not isinstance(xml_bytes, (bytes, bytearray)):
         raise TypeError("expected the XML file as bytes, got %s" % type(xml_bytes).__name__)
     issues = []
@@ -915,9 +911,10 @@ def check_file(xml_bytes):
     prolog = _PROLOG_RE.match(body)
     if prolog:
         encoding = _ENCODING_RE.search(prolog.group())
-        if encoding and encoding.group(1).decode("ascii", "replace").lower() not in ("utf-8", "utf8"):
-            issues.append(ValidationIssue("", 1, "the XML declaration says encoding=%r; KSeF needs UTF-8" % encoding.group(1).decode("ascii", "replace")))
-    size_limit = MAX_SIZE_WITH_ATTACHMENTS if b"Zalacznik" in xml_bytes else MAX_SIZE
+        declared = encoding.group(1).decode("ascii", "replace") if encoding else "UTF-8"
+        if declared.lower() not in ("utf-8", "utf8"):
+            issues.append(ValidationIssue("", 1, "the XML declaration says encoding=%r; KSeF needs UTF-8" % declared))
+    size_limit = MAX_SIZE_WITH_ATTACHMENTS if _ATTACHMENT_RE.search(xml_bytes) else MAX_SIZE
     if len(xml_bytes) > size_limit:
         issues.append(ValidationIssue("", None, "the file has %d bytes, more than the KSeF limit of %d" % (len(xml_bytes), size_limit)))
     try:
@@ -925,7 +922,7 @@ def check_file(xml_bytes):
     except UnicodeDecodeError as error:
         line = body[: error.start].count(b"\n") + 1
         issues.append(ValidationIssue("", line, "the file is not valid UTF-8 (byte 0x%02X at offset %d)" % (body[error.start], error.start)))
-        return issues
+        return issues, False
     bad = _DISCOURAGED_RE.search(text)
     if bad:
         issues.append(ValidationIssue("", _line_of(text, bad.start()), "the file contains the discouraged character U+%04X" % ord(bad.group())))
@@ -939,7 +936,7 @@ def check_file(xml_bytes):
             if _DISCOURAGED_RE.match(char):
                 issues.append(ValidationIssue("", _line_of(text, match.start()), "the file refers to the discouraged character U+%04X" % ord(char)))
                 break
-    return issues
+    return issues, True
 
 
 _SAFE_PARSER = etree.XMLParser(
@@ -993,8 +990,8 @@ def _readable_path(root, raw_path):
 def validate(xml_bytes, schema):
     """All problems of ``xml_bytes`` as ``ValidationIssue``s: file-level rules, well-formedness,
     processing instructions, then the XSD.  An empty list means valid."""
-    issues = check_file(xml_bytes)
-    if any("not valid UTF-8" in issue.message for issue in issues):
+    issues, decodable = _check_file(xml_bytes)
+    if not decodable:
         return issues
     try:
         root = etree.fromstring(bytes(xml_bytes), _parser())
