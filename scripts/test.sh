@@ -43,6 +43,15 @@ if [ "${KSEF_SKIP_ODOO:-0}" != 1 ]; then
     --stop-after-init --http-interface=127.0.0.1 --http-port="$("$KSEF_PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')" \
     --log-level=test --max-cron-threads=0 2>&1 | tee "$work/odoo.log" | grep -E --line-buffered ' (ERROR|CRITICAL|WARNING) |FAIL:|ERROR:|tests when loading|post-tests in|Ran [0-9]+ tests' || true
   dropdb --if-exists "$db" >/dev/null 2>&1 || true
+  # Show the tracebacks of what failed (the filter above shows first lines only).
+  "$KSEF_PY" - "$work/odoo.log" <<'PY'
+import re, sys
+records = re.split(r"\n(?=\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ )", open(sys.argv[1], encoding="utf-8", errors="replace").read())
+for record in records:
+    if re.match(r"\S+ \S+ \d+ (ERROR|CRITICAL) ", record) and "\n" in record:
+        print(record[:6000], file=sys.stderr)
+PY
+  [ -z "${KSEF_TEST_LOG:-}" ] || cp "$work/odoo.log" "$KSEF_TEST_LOG"
   read -r p f < <("$KSEF_PY" - "$work/odoo.log" <<'PY'
 import re, sys
 log = open(sys.argv[1], encoding="utf-8", errors="replace").read()

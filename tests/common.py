@@ -1,0 +1,107 @@
+import os
+from decimal import Decimal
+from pathlib import Path
+
+from lxml import etree
+
+from odoo import Command, fields
+from odoo.addons.account.tests.common import AccountTestInvoicingCommon
+
+from ..ksef import fa3
+
+NS = {"fa": fa3.NAMESPACE}
+
+
+def shared_dir():
+    """The read-only reference data beside the checkout (../shared), or $KSEF_SHARED."""
+    if os.environ.get("KSEF_SHARED"):
+        return Path(os.environ["KSEF_SHARED"])
+    return Path(__file__).resolve().parents[1].parent / "shared"
+
+
+class KsefTestCommon(AccountTestInvoicingCommon):
+    """A Polish company on Odoo's Polish chart, buyers of every KSeF kind, the FA(3)
+    schema from ../shared, and an accountant without administrator rights."""
+
+    @classmethod
+    @AccountTestInvoicingCommon.setup_country("pl")
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env["ir.config_parameter"].sudo().set_param(
+            "l10n_pl_ksef.xsd_path", str(shared_dir() / "ksef" / "xsd" / "FA3"))
+        cls.company = cls.company_data["company"]
+        cls.company.write({
+            "name": "Firma Testowa Sp. z o.o.",
+            "vat": "PL5265877635",
+            "street": "ul. Marszałkowska 1",
+            "zip": "00-001",
+            "city": "Warszawa",
+            "email": "biuro@firma-testowa.pl",
+        })
+        ChartTemplate = cls.env["account.chart.template"].with_company(cls.company)
+        cls.tax_23 = ChartTemplate.ref("vs_kraj_23")
+        cls.tax_8 = ChartTemplate.ref("vs_kraj_8")
+        cls.tax_5 = ChartTemplate.ref("vs_kraj_5")
+        cls.tax_0 = ChartTemplate.ref("vs_kraj_0")
+        cls.tax_zw = ChartTemplate.ref("vs_kraj_zw")
+        cls.tax_wdt = ChartTemplate.ref("vs_unia")
+        cls.tax_export = ChartTemplate.ref("vs_eksp_tow")
+        cls.tax_np = ChartTemplate.ref("vs_ekspu")
+        cls.tax_oo = ChartTemplate.ref("vs_stal")
+        cls.pl = cls.env.ref("base.pl")
+        cls.buyer_pl = cls.env["res.partner"].create({
+            "name": "Hurtownia Łódzka S.A.", "is_company": True, "vat": "PL7251801126",
+            "street": "ul. Piotrkowska 100", "zip": "90-004", "city": "Łódź", "country_id": cls.pl.id,
+        })
+        cls.buyer_consumer = cls.env["res.partner"].create({
+            "name": "Jan Kowalski", "street": "ul. Długa 5", "zip": "80-827", "city": "Gdańsk",
+            "country_id": cls.pl.id,
+        })
+        cls.buyer_eu = cls.env["res.partner"].create({
+            "name": "Berliner Handels GmbH", "is_company": True, "vat": "DE811907980",
+            "street": "Friedrichstraße 43", "zip": "10117", "city": "Berlin", "country_id": cls.env.ref("base.de").id,
+        })
+        cls.buyer_foreign = cls.env["res.partner"].create({
+            "name": "Acme Trading Inc.", "is_company": True, "vat": "98-7654321",
+            "street": "500 Fifth Avenue", "zip": "10110", "city": "New York", "country_id": cls.env.ref("base.us").id,
+        })
+        cls.product = cls.env["product.product"].create({"name": "Usługa", "default_code": "SRV", "list_price": 100.0})
+        # Everything in these tests must work for an accountant who is not an administrator.
+        cls.user.groups_id = [Command.unlink(cls.env.ref("base.group_system").id)]
+
+    @classmethod
+    def _ksef_invoice(cls, partner=None, lines=None, move_type="out_invoice", post=True, **values):
+        """lines: (price_unit, taxes, extra line values) tuples."""
+        lines = lines or [(100.0, cls.tax_23, {})]
+        move = cls.env["account.move"].create({
+            "move_type": move_type,
+            "partner_id": (partner or cls.buyer_pl).id,
+            "invoice_date": values.pop("invoice_date", fields.Date.today()),
+            "invoice_line_ids": [
+                Command.create({
+                    "product_id": cls.product.id,
+                    "name": extra.get("name", "Usługa"),
+                    "quantity": extra.get("quantity", 1.0),
+                    "price_unit": price,
+                    "discount": extra.get("discount", 0.0),
+                    "tax_ids": [Command.set(taxes.ids)],
+                })
+                for price, taxes, extra in lines
+            ],
+            **values,
+        })
+        if post:
+            move.action_post()
+        return move
+
+    def _parse(self, xml_bytes):
+        return etree.fromstring(xml_bytes)
+
+    def _total(self, root, element):
+        node = root.find("fa:Fa/fa:%s" % element, NS)
+        return Decimal(node.text) if node is not None else None
+
+    def _sum_totals(self, root, prefix):
+        return sum((Decimal(n.text) for n in root.find("fa:Fa", NS)
+                    if etree.QName(n).localname.startswith(prefix) and not etree.QName(n).localname.endswith("W")),
+                   Decimal(0))
