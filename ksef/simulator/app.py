@@ -159,7 +159,8 @@ class SimulatorApp:
         self.startup_tokens = list(tokens)
         self.config = {"processing_delay": float(processing_delay),
                        "access_token_ttl": float(access_token_ttl),
-                       "clock_offset": 0.0}
+                       "clock_offset": 0.0,
+                       "max_invoices_per_session": MAX_INVOICES_PER_SESSION}
         self.faults = dict(DEFAULT_FAULTS, seed=seed)
         self.fault_rng = random.Random(seed)
         self.fault_lock = threading.Lock()
@@ -777,10 +778,11 @@ class SimulatorApp:
         if session["status_code"] != 100:
             raise ApiError(400, 21180, "Status sesji nie pozwala na wykonanie operacji.",
                            ["Status sesji %d uniemożliwia wysyłkę faktur." % session["status_code"]])
-        if session["invoice_count"] >= MAX_INVOICES_PER_SESSION:
+        limit = int(self.config["max_invoices_per_session"])
+        if session["invoice_count"] >= limit:
             raise ApiError(400, 21155, "Przekroczono dozwoloną liczbę faktur w sesji.",
                            ["Sesja o numerze referencyjnym %s osiągnęła dozwolony limit liczby faktur %d."
-                            % (ref, MAX_INVOICES_PER_SESSION)])
+                            % (ref, limit)])
         if encrypted_size != len(content):
             raise ApiError(400, 21402, "Nieprawidłowy rozmiar pliku.",
                            ["Długość treści nie zgadza się z rozmiarem pliku (zaszyfrowana faktura)."])
@@ -806,10 +808,10 @@ class SimulatorApp:
                           else _context_nip(session["context_type"], session["context_value"]))
                 self._check_technical_correction(db, corrected, seller)
             count = db.execute("SELECT invoice_count FROM sessions WHERE reference = ?", (ref,)).fetchone()[0]
-            if count >= MAX_INVOICES_PER_SESSION:
+            if count >= limit:
                 raise ApiError(400, 21155, "Przekroczono dozwoloną liczbę faktur w sesji.",
                                ["Sesja o numerze referencyjnym %s osiągnęła dozwolony limit liczby faktur %d."
-                                % (ref, MAX_INVOICES_PER_SESSION)])
+                                % (ref, limit)])
             invoice_ref = self.reference("EE", now)
             if plaintext is None:
                 result = self._rejected(435, ["Nie udało się odszyfrować faktury kluczem sesji."])
@@ -1068,8 +1070,9 @@ class SimulatorApp:
             files = self._unpack(package, info["compressionType"])
         except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:
             return self._fail_batch(ref, 430, [str(exc)])
-        if len(files) > MAX_INVOICES_PER_SESSION:
-            return self._fail_batch(ref, 420, ["Paczka zawiera %d faktur, limit %d." % (len(files), MAX_INVOICES_PER_SESSION)])
+        limit = int(self.config["max_invoices_per_session"])
+        if len(files) > limit:
+            return self._fail_batch(ref, 420, ["Paczka zawiera %d faktur, limit %d." % (len(files), limit)])
         schema = self.inspector.new_schema()
         inspected = [(name, content, self.inspector.inspect(content, schema)) for name, content in files]
         now = self.now()
