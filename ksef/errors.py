@@ -124,8 +124,9 @@ class Duplicate(Rejected):
         super().__init__(message, **kwargs)
 
 
-class AuthenticationFailed(KsefError):
-    """The authentication operation ended with a failure status (415, 425, 450, 460, 470, 480)."""
+class AuthenticationFailed(Unauthorized):
+    """The authentication operation ended with a failure status (415, 425, 450, 460, 470, 480),
+    e.g. 450 for a wrong KSeF token or 415 for a context without permissions."""
 
 
 class SessionFailed(KsefError):
