@@ -1,5 +1,7 @@
 # Run inside `odoo shell` (scripts/setup.sh does it): a Polish demo company with customers
 # of every KSeF buyer kind and products at every VAT rate.  Idempotent.
+import os
+
 from odoo import Command
 
 company = env.ref("base.main_company")
@@ -61,5 +63,9 @@ for name, code, price, tax_xmlid in products:
             "name": name, "default_code": code, "list_price": price, "type": "consu",
             "taxes_id": [Command.set(sale_tax.ids)] if sale_tax else False,
         })
+# Servers without internet validate against a local copy of the FA(3) schema.
+xsd_folder = os.environ.get("KSEF_XSD_DIR")
+if xsd_folder and os.path.isdir(xsd_folder):
+    env["ir.config_parameter"].sudo().set_param("l10n_pl_ksef.xsd_path", xsd_folder)
 env.cr.commit()
 print("demo data ready for", company.name)

@@ -80,7 +80,8 @@ if ! psql -d postgres -Atc "select 1 from pg_database where datname='$db'" | gre
   log "creating demo database $db"
   odoo_cmd -d "$db" --addons-path="$(odoo_addons_path "$addons")" -i l10n_pl_ksef \
     --without-demo=all --stop-after-init --log-level=warn
-  odoo_cmd shell -d "$db" --addons-path="$(odoo_addons_path "$addons")" --log-level=warn \
+  shared_xsd="$(cd "$here/.." && pwd)/shared/ksef/xsd/FA3"
+  KSEF_XSD_DIR="${KSEF_XSD_DIR:-$shared_xsd}" odoo_cmd shell -d "$db" --addons-path="$(odoo_addons_path "$addons")" --log-level=warn \
     < "$here/scripts/demo_data.py"
 fi
 [ "$run" = 1 ] || exit 0
