@@ -283,6 +283,14 @@ class AccountMove(models.Model):
             bank_accounts=accounts,
         )
 
+    def _l10n_pl_ksef_write(self, vals):
+        """Write KSeF bookkeeping fields on posted moves. They never touch the journal items,
+        so skip the line synchronisation (most of the cost of account.move.write) and do not
+        flag the move as manually modified."""
+        return self.with_context(
+            skip_invoice_sync=True, skip_is_manually_modified=True, check_move_validity=False,
+        ).write(vals)
+
     # ---- freezing --------------------------------------------------------------------------
 
     def action_l10n_pl_ksef_freeze(self):
@@ -299,7 +307,7 @@ class AccountMove(models.Model):
                 "res_id": move.id,
                 "description": _("FA(3) e-invoice frozen for KSeF (SHA-256 %s)", crypto.sha256_b64(xml)),
             })
-            move.write({
+            move._l10n_pl_ksef_write({
                 "l10n_pl_ksef_xml_id": attachment.id,
                 "l10n_pl_ksef_xml_hash": crypto.sha256_b64(xml),
                 "l10n_pl_ksef_xml_hash_url": crypto.sha256_b64url(xml),
@@ -331,7 +339,7 @@ class AccountMove(models.Model):
     def button_draft(self):
         # A draft is edited and re-frozen later; the old file stays on the invoice as history.
         result = super().button_draft()
-        self.filtered("l10n_pl_ksef_xml_id").write({
+        self.filtered("l10n_pl_ksef_xml_id")._l10n_pl_ksef_write({
             "l10n_pl_ksef_xml_id": False, "l10n_pl_ksef_xml_hash": False,
             "l10n_pl_ksef_xml_hash_url": False, "l10n_pl_ksef_frozen_at": False,
             "l10n_pl_ksef_state": False,
