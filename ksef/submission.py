@@ -70,6 +70,7 @@ Exactly once
   440 whose original is the same hash (found in the original session's listing) is adopted.
 """
 import concurrent.futures
+import contextlib
 import dataclasses
 import logging
 import random
@@ -459,6 +460,15 @@ class Submitter:
         self._local = threading.local()
         self._listings = {}     # session reference -> {hash: InvoiceStatus} (final listings only)
         self.stats = {"requests": 0}
+        self.phase_times = {}   # seconds spent per batch phase (package+open, upload, ...), summed
+
+    @contextlib.contextmanager
+    def _phase(self, name):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.phase_times[name] = self.phase_times.get(name, 0.0) + time.perf_counter() - started
 
     # --- public API ----------------------------------------------------------------------
 
@@ -468,6 +478,7 @@ class Submitter:
     def submit(self, items):
         """Send ``items``; return one ``Outcome`` per item, in the order given."""
         items = list(items)
+        self._listings.clear()
         results = {}
         for session_plan in self.plan(items).sessions:
             if session_plan.kind == BATCH:
@@ -486,6 +497,7 @@ class Submitter:
         processing: ``pending``), and the items it does not have. Nothing is sent.
         """
         items = list(items)
+        self._listings.clear()
         by_hash = {item.invoice_hash: item for item in items}
         best = {}
         settled = []
@@ -727,8 +739,9 @@ class Submitter:
         items = session_plan.items
         named = [("%05d.xml" % index, item.xml_bytes) for index, item in enumerate(items, start=1)]
         try:
-            session = self._call("open batch session", self.client.open_batch_session, named,
-                                 offline_mode=session_plan.offline_mode, max_part_size=self.max_part_size)
+            with self._phase("package+open"):
+                session = self._call("open batch session", self.client.open_batch_session, named,
+                                     offline_mode=session_plan.offline_mode, max_part_size=self.max_part_size)
         except RetryLater as exc:
             return [self._outcome(item, RETRY, retry_after=exc.after_seconds, error=exc.cause) for item in items]
         except KsefError as exc:   # refused outright (e.g. 21157 sizes): nothing was opened
@@ -739,7 +752,8 @@ class Submitter:
         self.journal.session_opened(record)
 
         try:
-            self._upload_parts(session)
+            with self._phase("upload"):
+                self._upload_parts(session)
         except (RetryLater, KsefError) as exc:
             # never closed: KSeF will cancel the session, so none of its items can be in KSeF
             after = exc.after_seconds if isinstance(exc, RetryLater) else backoff(
@@ -750,7 +764,8 @@ class Submitter:
             self.journal.session_settled(reference)
             return outcomes
 
-        closed = self._close_batch(reference)
+        with self._phase("close"):
+            closed = self._close_batch(reference)
         if closed is not True:
             status = RETRY if closed is False else PENDING
             outcomes = [self._outcome(item, status, reference, retry_after=self.poll_interval * 4)
@@ -834,14 +849,16 @@ class Submitter:
         reference = record.reference
         deadline = self.clock() + self.session_timeout
         try:
-            status = self._wait_session(reference, deadline)
+            with self._phase("wait processing"):
+                status = self._wait_session(reference, deadline)
             if status is None:
                 outcomes = [self._outcome(item, PENDING, reference, retry_after=self.poll_interval * 10)
                             for item in items_by_hash.values()]
                 self._journal_outcomes(outcomes)
                 return outcomes
-            listing = self._final_listing(reference, status)
-            found = self._outcomes_from_listing(items_by_hash, listing, reference)
+            with self._phase("read results"):
+                listing = self._final_listing(reference, status)
+                found = self._outcomes_from_listing(items_by_hash, listing, reference)
         except RetryLater as exc:
             outcomes = [self._outcome(item, PENDING, reference, retry_after=exc.after_seconds, error=exc.cause)
                         for item in items_by_hash.values()]
@@ -855,12 +872,14 @@ class Submitter:
                     1, self.backoff_base, self.backoff_cap, self.rng))
                 outcome.code, outcome.description = status.code, status.status.description
             outcomes.append(outcome)
-        if self.upo == "session":
-            self._attach_session_upo(outcomes, reference, status)
-        elif self.upo == "invoice":
-            self._attach_invoice_upos(outcomes, listing)
-        self._journal_outcomes(outcomes)
-        self.journal.session_settled(reference)
+        with self._phase("upo"):
+            if self.upo == "session":
+                self._attach_session_upo(outcomes, reference, status)
+            elif self.upo == "invoice":
+                self._attach_invoice_upos(outcomes, listing)
+        with self._phase("journal"):
+            self._journal_outcomes(outcomes)
+            self.journal.session_settled(reference)
         return outcomes
 
     # --- interactive sessions ----------------------------------------------------------------
@@ -996,6 +1015,8 @@ class Submitter:
         """Wait for the sent invoices' final statuses (session list pages), then UPOs."""
         deadline = self.clock() + self.session_timeout
         delay = min(0.2, self.poll_interval)
+        # the list endpoint allows 20 calls a minute: the pause grows to 3 s at least
+        longest = max(self.poll_interval, 3.0)
         listing = {}
         try:
             while True:
@@ -1004,7 +1025,7 @@ class Submitter:
                 if not waiting or self.clock() + delay > deadline:
                     break
                 self.sleep(delay)
-                delay = min(self.poll_interval, delay * 1.5)
+                delay = min(longest, delay * 2)
         except RetryLater as exc:
             return [self._outcome(item, PENDING, reference, retry_after=exc.after_seconds, error=exc.cause)
                     for item in sent.values()]
