@@ -899,7 +899,11 @@ class Submitter:
         sent = {}             # hash -> item
         uncertain = []        # items whose send answer was lost
         stop = None
+        lost_in_a_row = 0
         for index, item in enumerate(items):
+            if stop is None and lost_in_a_row >= 3:   # KSeF is not answering: stop, keep the rest unsent
+                stop = _Stop(RETRY, backoff(2, self.backoff_base, self.backoff_cap, self.rng),
+                             KsefUnavailable("3 invoice sends in a row got no answer"))
             if stop is not None:
                 results[item.key] = self._outcome(item, stop.status, reference, retry_after=stop.retry_after,
                                                   error=stop.error)
@@ -915,6 +919,7 @@ class Submitter:
                     results[item.key] = self._outcome(item, exc.status, reference, retry_after=exc.retry_after,
                                                       error=exc.error)
                 continue
+            lost_in_a_row = lost_in_a_row + 1 if verdict is None else 0
             if verdict is True:
                 sent[item.invoice_hash] = item
             elif verdict is None:

@@ -354,6 +354,7 @@ def test_duplicate_of_our_own_send_is_adopted_and_a_foreign_one_rejected(ctx):
     assert {o.status for o in again} == {DUPLICATE_ADOPTED}
     assert all(o.ksef_number == first[o.key].ksef_number for o in again)
     assert all(o.original_session_reference == first[o.key].session_reference for o in again)
+    assert all(parse_upo(o.upo_xml)["documents"][0].ksef_number == o.ksef_number for o in again)
     # same number, different content: not ours to adopt
     number = items[0].key.rsplit("-", 1)[0] + "/%05d" % 0
     foreign = Item.of("foreign", invoice_xml(ctx.nip, number, net="999.00"), True)
@@ -368,3 +369,36 @@ def test_base_journal_is_a_no_op_interface():
     journal.outcomes([])
     journal.session_settled("r")
     assert PENDING == "pending"
+
+
+def test_ksef_down_gives_retry_outcomes_and_sends_nothing(ctx):
+    control(ctx.base_url, "faults", {"down": True})
+    online = make_items(ctx.nip, 2, offline=False)
+    batch = make_items(ctx.nip, 10, offline=True)
+    outcomes = fast_submitter(ctx.client, batch_threshold=10, max_attempts=3).submit(online + batch)
+    assert {o.status for o in outcomes} == {RETRY}
+    assert all(o.retry_after and o.retry_after > 0 for o in outcomes)
+    assert all(o.code == 503 for o in outcomes)
+    control(ctx.base_url, "faults/clear")
+    submissions = ctx.counters()["submissionsByHash"]
+    assert not any(i.invoice_hash in submissions for i in online + batch)
+    # later, the scheduler sends them again: exactly once
+    assert {o.status for o in fast_submitter(ctx.client, batch_threshold=10).submit(online + batch)} == {ACCEPTED}
+    assert_exactly_once(ctx.counters(), online + batch)
+
+
+def test_lost_send_answers_while_ksef_is_failing_are_settled_by_listing(ctx):
+    # sends whose connection is dropped unanswered are "uncertain": the engine lists the session
+    # before resending, and resends only what KSeF does not hold
+    online = make_items(ctx.nip, 6, offline=False)
+    ctx.client.timeout = 2
+    submitter = fast_submitter(ctx.client, batch_threshold=100, max_attempts=2)
+    session = ctx.client.open_online_session()
+    control(ctx.base_url, "faults", {"down": True, "down_mode": "close"})
+    results, sent, uncertain = {}, {}, []
+    verdicts = [submitter._send_one(session, item) for item in online[:2]]
+    assert verdicts == [None, None]
+    control(ctx.base_url, "faults/clear")
+    submitter._settle_uncertain(session, online[:2], sent, results, allow_resend=True)
+    assert set(sent) == {i.invoice_hash for i in online[:2]} and results == {}
+    assert [e.invoice_hash for e in ctx.client.session_invoices(session)] == [i.invoice_hash for i in online[:2]]
