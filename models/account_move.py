@@ -1,4 +1,3 @@
-import datetime
 from decimal import Decimal
 
 from stdnum.pl import nip as stdnum_nip

@@ -1,6 +1,6 @@
 from decimal import Decimal
 
-from odoo import Command, fields
+from odoo import fields
 from odoo.exceptions import UserError
 from odoo.tests import tagged
 

@@ -10,7 +10,7 @@ from ksef import crypto, devcerts, errors
 from ksef.client import KsefClient, OnlineSession
 from ksef.ksef_number import is_valid_ksef_number
 from ksef.simulator import Simulator
-from ksef.simulator.testing import SAMPLE_SELLER_NIP, sample_invoice, set_invoice_fields, warsaw_today
+from ksef.simulator.testing import SAMPLE_SELLER_NIP, sample_invoice, warsaw_today
 from ksef.upo import parse_upo
 
 NIP = SAMPLE_SELLER_NIP

@@ -9,19 +9,11 @@ from cryptography.hazmat.backends import default_backend
 from cryptography.hazmat.primitives import serialization
 
 from ksef import crypto, devcerts
-from ksef.simulator import Simulator
 from ksef.simulator.testing import SAMPLE_SELLER_NIP, SimClient
 
 TOKEN = "auth-test-token"
 OTHER_NIP = "3861610227"
 
-
-@pytest.fixture(scope="module")
-def base_url(tmp_path_factory):
-    simulator = Simulator(tmp_path_factory.mktemp("sim") / "state.db", tokens=["%s:%s" % (SAMPLE_SELLER_NIP, TOKEN)],
-                          rate_limits="off", processing_delay=0.1)
-    yield simulator.start()
-    simulator.stop()
 
 
 @pytest.fixture

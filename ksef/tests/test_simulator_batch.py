@@ -8,20 +8,13 @@ from lxml import etree
 
 from ksef import crypto
 from ksef.ksef_number import is_valid_ksef_number
-from ksef.simulator import Simulator
 from ksef.simulator.invoices import default_shared_dir
 from ksef.simulator.testing import SAMPLE_SELLER_NIP, SimClient, sample_invoice, warsaw_today
 
 TOKEN = "batch-test-token"
+PROCESSING_DELAY = 0.05
 UPO_SCHEMA = etree.XMLSchema(etree.parse(str(default_shared_dir() / "ksef" / "upo" / "upo-v4-3.xsd")))
 
-
-@pytest.fixture(scope="module")
-def base_url(tmp_path_factory):
-    simulator = Simulator(tmp_path_factory.mktemp("sim") / "state.db", tokens=["%s:%s" % (SAMPLE_SELLER_NIP, TOKEN)],
-                          rate_limits="off", processing_delay=0.05)
-    yield simulator.start()
-    simulator.stop()
 
 
 @pytest.fixture

@@ -395,7 +395,7 @@ def test_lost_send_answers_while_ksef_is_failing_are_settled_by_listing(ctx):
     submitter = fast_submitter(ctx.client, batch_threshold=100, max_attempts=2)
     session = ctx.client.open_online_session()
     control(ctx.base_url, "faults", {"down": True, "down_mode": "close"})
-    results, sent, uncertain = {}, {}, []
+    results, sent = {}, {}
     verdicts = [submitter._send_one(session, item) for item in online[:2]]
     assert verdicts == [None, None]
     control(ctx.base_url, "faults/clear")
