@@ -132,7 +132,7 @@ class KsefSimulatorCommon(KsefTestCommon):
             Path(cls.ksef_state_dir) / "state.db", tokens=["%s:%s" % (cls.ksef_nip, cls.ksef_token)],
             rate_limits="off", processing_delay=0.1, xsd_dir=shared_dir() / "ksef" / "xsd" / "FA3")
         cls.addClassCleanup(stop_subprocess, cls.ksef_process)
-        cls.company.write({
+        cls.company.sudo().write({
             "l10n_pl_ksef_environment": "simulator",
             "l10n_pl_ksef_base_url": cls.ksef_url,
             "l10n_pl_ksef_auth_method": "token",
@@ -148,4 +148,6 @@ class KsefSimulatorCommon(KsefTestCommon):
 
     def setUp(self):
         super().setUp()
+        # Each test rolls Odoo back (invoice numbers are reused): KSeF must forget as well.
+        self.ksef_control("reset")
         self.addCleanup(self.ksef_control, "faults/clear")

@@ -151,9 +151,9 @@ class TestKsefOnline(KsefSimulatorCommon):
         self.assertEqual(move.l10n_pl_ksef_document_ids.state, "accepted")
 
     def test_chatter_in_polish_for_polish_user(self):
-        self.env["res.lang"]._activate_lang("pl_PL")
-        self.env["ir.module.module"]._load_module_terms(["l10n_pl_ksef"], ["pl_PL"], overwrite=True)
-        self.user.lang = "pl_PL"
+        self.env["res.lang"].sudo()._activate_lang("pl_PL")
+        self.env["ir.module.module"].sudo()._load_module_terms(["l10n_pl_ksef"], ["pl_PL"], overwrite=True)
+        self.user.sudo().lang = "pl_PL"
         move = self._ksef_invoice()
         move.with_user(self.user).with_context(lang="pl_PL").action_l10n_pl_ksef_post()
         self.assertEqual(move.l10n_pl_ksef_state, "accepted")
