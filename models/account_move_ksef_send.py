@@ -121,6 +121,10 @@ class AccountMove(models.Model):
         except psycopg2.errors.LockNotAvailable:
             raise UserError(_("Invoice %s is being sent to KSeF by another user right now.", self.display_name)) from None
 
+    def _l10n_pl_ksef_log(self, body, attachment_ids=None):
+        # no_new_invoice: our XML attachments must not be read back as incoming invoices.
+        return self.with_context(no_new_invoice=True).message_post(body=body, attachment_ids=attachment_ids or [])
+
     @staticmethod
     def _l10n_pl_ksef_error_text(error):
         if isinstance(error, ksef_errors.KsefError):
@@ -188,7 +192,7 @@ class AccountMove(models.Model):
             "sent_at": fields.Datetime.now(),
         })
         self.write({"l10n_pl_ksef_state": "sending", "l10n_pl_ksef_error": False})
-        self.message_post(body=_("Sent to KSeF (session %(session)s, reference %(reference)s); awaiting its verdict.",
+        self._l10n_pl_ksef_log(_("Sent to KSeF (session %(session)s, reference %(reference)s); awaiting its verdict.",
                                  session=session_record.reference_number, reference=invoice_reference))
         self._l10n_pl_ksef_commit()
         self._l10n_pl_ksef_poll(document, client, POLL_PAUSES)
@@ -242,7 +246,7 @@ class AccountMove(models.Model):
             except ksef_errors.KsefError as error:
                 # The invoice is with KSeF: it stays "sending" and is asked about later.
                 document.write({"checked_at": fields.Datetime.now(), "error": str(error)})
-                self.message_post(body=_("KSeF status of the sent invoice could not be read (%(error)s); it will be "
+                self._l10n_pl_ksef_log(_("KSeF status of the sent invoice could not be read (%(error)s); it will be "
                                          "checked again later.", error=self._l10n_pl_ksef_error_text(error)))
                 return False
             if not status.is_pending:
@@ -272,7 +276,7 @@ class AccountMove(models.Model):
             # 405/500/550: KSeF did not process it (its trouble); nothing was accepted: send again.
             document.write({**common, "state": "failed", "error": str(error)})
             self.write({"l10n_pl_ksef_state": "to_send", "l10n_pl_ksef_error": str(error)})
-            self.message_post(body=_("KSeF did not process the invoice (code %(code)s: %(description)s). It can be "
+            self._l10n_pl_ksef_log(_("KSeF did not process the invoice (code %(code)s: %(description)s). It can be "
                                      "posted to KSeF again.", code=code, description=status.status.description or ""))
             return False
         document.write({**common, "state": "rejected", "error": str(error)})
@@ -335,7 +339,7 @@ class AccountMove(models.Model):
                      number=ksef_number)
         else:
             body = _("Accepted by KSeF: KSeF number %(number)s.", number=ksef_number)
-        self.message_post(body=body, attachment_ids=upo.ids)
+        self._l10n_pl_ksef_log(body, upo.ids)
         return True
 
     def _l10n_pl_ksef_set_rejected(self, code, description, details):
@@ -344,7 +348,7 @@ class AccountMove(models.Model):
         if details:
             text += "\n" + "\n".join("- %s" % d for d in details[:20])
         self.write({"l10n_pl_ksef_state": "rejected", "l10n_pl_ksef_error": text})
-        self.message_post(body=text)
+        self._l10n_pl_ksef_log(text)
 
     def _l10n_pl_ksef_update_status(self):
         """Ask KSeF about invoices in 'sending' (their last sending); apply what it says."""

@@ -95,7 +95,9 @@ class TestKsefOnlineErrors(KsefSimulatorCommon):
 
     def test_token_never_logged_nor_in_chatter(self):
         move = self._ksef_invoice()
-        with self.assertLogs(level="DEBUG") as captured:
+        # Everything the add-on (and its KSeF client) and the HTTP stack log, at every level.
+        with self.assertLogs("odoo.addons.l10n_pl_ksef", level="DEBUG") as captured, \
+                self.assertLogs("urllib3", level="DEBUG") as captured_http:
             move.with_user(self.user).action_l10n_pl_ksef_post()
             self.ksef_control("faults", {"down": True})
             with self.assertRaises(UserError) as raised:
@@ -104,7 +106,7 @@ class TestKsefOnlineErrors(KsefSimulatorCommon):
         company = self.company.sudo()
         secrets = [self.ksef_token, company.l10n_pl_ksef_access_token, company.l10n_pl_ksef_refresh_token]
         self.assertTrue(all(secrets))
-        texts = captured.output + move.message_ids.mapped("body") + [str(raised.exception), move.l10n_pl_ksef_error or ""]
+        texts = captured.output + captured_http.output + move.message_ids.mapped("body") + [str(raised.exception), move.l10n_pl_ksef_error or ""]
         for secret in secrets:
             for text in texts:
                 self.assertNotIn(secret, text)
