@@ -25,6 +25,12 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "KSeFSimulator/1.0"
     app = None  # set on the subclass made per server
 
+    def setup(self):
+        super().setup()
+        # headers and body go out in separate writes: without NODELAY, Nagle + delayed ACK
+        # add ~40 ms to every keep-alive answer
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, fmt, *args):
         # paths only, never query strings (the signed URLs carry their signature there)
         _logger.debug("%s %s", self.address_string(), fmt % args)
