@@ -12,6 +12,10 @@
     },
     "data": [
         "security/ir.model.access.csv",
+        "views/l10n_pl_ksef_document_views.xml",
+        "views/account_move_views.xml",
+        "views/res_config_settings_views.xml",
+        "views/menus.xml",
     ],
     "post_init_hook": "_l10n_pl_ksef_post_init",
     "installable": True,

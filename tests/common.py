@@ -105,3 +105,49 @@ class KsefTestCommon(AccountTestInvoicingCommon):
         return sum((Decimal(n.text) for n in root.find("fa:Fa", NS)
                     if etree.QName(n).localname.startswith(prefix) and not etree.QName(n).localname.endswith("W")),
                    Decimal(0))
+
+
+# =============================================================================================
+# KSeF simulator fixture (online sending tests): a real `python -m ksef.simulator` subprocess on
+# a free 127.0.0.1 port, its state in a temporary folder, a KSeF token for the company NIP.
+# =============================================================================================
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+
+import requests  # noqa: E402
+
+from ..ksef.simulator import start_subprocess, stop_subprocess  # noqa: E402
+
+
+class KsefSimulatorCommon(KsefTestCommon):
+    ksef_nip = "5265877635"
+    ksef_token = "sim-token-5265877635-online-tests"
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.ksef_state_dir = tempfile.mkdtemp(prefix="ksef-sim-")
+        cls.addClassCleanup(shutil.rmtree, cls.ksef_state_dir, True)
+        cls.ksef_process, cls.ksef_url = start_subprocess(
+            Path(cls.ksef_state_dir) / "state.db", tokens=["%s:%s" % (cls.ksef_nip, cls.ksef_token)],
+            rate_limits="off", processing_delay=0.1, xsd_dir=shared_dir() / "ksef" / "xsd" / "FA3")
+        cls.addClassCleanup(stop_subprocess, cls.ksef_process)
+        cls.company.sudo().write({
+            "l10n_pl_ksef_environment": "simulator",
+            "l10n_pl_ksef_base_url": cls.ksef_url,
+            "l10n_pl_ksef_auth_method": "token",
+            "l10n_pl_ksef_token": cls.ksef_token,
+            "l10n_pl_ksef_timeout": 10.0,
+        })
+
+    @classmethod
+    def ksef_control(cls, action, payload=None, method="POST"):
+        answer = requests.request(method, "%s/_control/%s" % (cls.ksef_url, action), json=payload, timeout=10)
+        answer.raise_for_status()
+        return answer.json()
+
+    def setUp(self):
+        super().setUp()
+        # Each test rolls Odoo back (invoice numbers are reused): KSeF must forget as well.
+        self.ksef_control("reset")
+        self.addCleanup(self.ksef_control, "faults/clear")
