@@ -8,7 +8,7 @@
     "license": "LGPL-3",
     "depends": ["account", "l10n_pl", "certificate"],
     "external_dependencies": {
-        "python": ["lxml", "cryptography", "requests", "qrcode", "holidays", "stdnum"],
+        "python": ["lxml", "cryptography", "requests", "qrcode", "holidays", "python-stdnum"],
     },
     "data": [
         "security/ir.model.access.csv",

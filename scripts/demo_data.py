@@ -63,6 +63,15 @@ for name, code, price, tax_xmlid in products:
             "name": name, "default_code": code, "list_price": price, "type": "consu",
             "taxes_id": [Command.set(sale_tax.ids)] if sale_tax else False,
         })
+# Training on the built-in simulator (scripts/setup.sh starts it on 127.0.0.1).
+if not company.l10n_pl_ksef_base_url:
+    company.write({
+        "l10n_pl_ksef_environment": "simulator",
+        "l10n_pl_ksef_base_url": os.environ.get("KSEF_SIM_URL", "http://127.0.0.1:8765"),
+        "l10n_pl_ksef_auth_method": "token",
+        "l10n_pl_ksef_token": os.environ.get("KSEF_SIM_TOKEN", "demo-ksef-token"),
+    })
+
 # Servers without internet validate against a local copy of the FA(3) schema.
 xsd_folder = os.environ.get("KSEF_XSD_DIR")
 if xsd_folder and os.path.isdir(xsd_folder):

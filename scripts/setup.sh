@@ -27,7 +27,7 @@ SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 #    zbar and poppler for the QR tests.
 need_apt=()
 command -v pg_ctlcluster >/dev/null 2>&1 || command -v pg_ctl >/dev/null 2>&1 || need_apt+=(postgresql)
-for pkg in libpq-dev libldap2-dev libsasl2-dev python3-venv python3-dev gcc fontconfig fonts-dejavu-core zbar-tools poppler-utils; do
+for pkg in curl ca-certificates libpq-dev libldap2-dev libsasl2-dev python3-venv python3-dev gcc fontconfig fonts-dejavu-core zbar-tools poppler-utils; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -80,11 +80,24 @@ if ! psql -d postgres -Atc "select 1 from pg_database where datname='$db'" | gre
   log "creating demo database $db"
   odoo_cmd -d "$db" --addons-path="$(odoo_addons_path "$addons")" -i l10n_pl_ksef \
     --without-demo=all --stop-after-init --log-level=warn
-  shared_xsd="$(cd "$here/.." && pwd)/shared/ksef/xsd/FA3"
-  KSEF_XSD_DIR="${KSEF_XSD_DIR:-$shared_xsd}" odoo_cmd shell -d "$db" --addons-path="$(odoo_addons_path "$addons")" --log-level=warn \
-    < "$here/scripts/demo_data.py"
+else
+  log "updating the add-on in demo database $db"
+  odoo_cmd -d "$db" --addons-path="$(odoo_addons_path "$addons")" -u l10n_pl_ksef \
+    --stop-after-init --log-level=warn
 fi
+# Idempotent: completes what an earlier run or an older version left out.
+shared_xsd="$(cd "$here/.." && pwd)/shared/ksef/xsd/FA3"
+KSEF_XSD_DIR="${KSEF_XSD_DIR:-$shared_xsd}" odoo_cmd shell -d "$db" --addons-path="$(odoo_addons_path "$addons")" \
+  --log-level=warn --no-http < "$here/scripts/demo_data.py"
 [ "$run" = 1 ] || exit 0
+# The built-in KSeF simulator the demo company is connected to (state kept between runs).
+sim_port="${KSEF_SIM_PORT:-8765}"
+if ! curl -fs "http://127.0.0.1:$sim_port/_control/health" >/dev/null 2>&1; then
+  (cd "$here" && nohup "$KSEF_PY" -m ksef.simulator --host 127.0.0.1 --port "$sim_port" \
+      --state "$KSEF_HOME/simulator.sqlite" --token "5265877635:${KSEF_SIM_TOKEN:-demo-ksef-token}" \
+      > "$KSEF_HOME/simulator.log" 2>&1 &)
+  log "KSeF simulator started on http://127.0.0.1:$sim_port (log: $KSEF_HOME/simulator.log)"
+fi
 log "Odoo is starting on http://127.0.0.1:8069  (database $db, login: admin / password: admin)"
-exec "$KSEF_PY" -m odoo -d "$db" --addons-path="$(odoo_addons_path "$addons")" \
+exec env TZ=UTC "$KSEF_PY" -m odoo -d "$db" --addons-path="$(odoo_addons_path "$addons")" \
   --http-interface=127.0.0.1 --http-port=8069 --db-filter="^$db\$"
