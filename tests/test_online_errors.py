@@ -1,6 +1,5 @@
 import base64
 import datetime
-import logging
 import socket
 
 from odoo.exceptions import UserError, ValidationError
