@@ -1,0 +1,807 @@
+"""KSeF 2.0 API client (FACTS §4): authentication, MF keys, online and batch sessions, UPO.
+
+Everything the wire needs is computed here: token encryption (RSA-OAEP SHA-256), the
+XAdES-signed ``AuthTokenRequest``, per-session AES-256-CBC keys wrapped with the MF key,
+invoice hashes and sizes, batch packages.
+
+Behaviour worth knowing:
+
+- the access token is sent on protected calls; it is refreshed (once) with the refresh token
+  when it has expired or when KSeF answers 401, and a second 401 raises ``Unauthorized``;
+- MF public keys are cached; a ``21470`` answer reloads them and the call is retried once;
+- errors are typed (``ksef.errors``); 429 raises ``RateLimited`` with ``retry_after``;
+- ``X-System-Warning`` headers are logged as warnings;
+- tokens, keys and passwords never reach a log line, an exception message or a ``repr``.
+
+Sessions are plain dataclasses that can be stored and reused later, in another process
+(``OnlineSession.to_dict()`` / ``from_dict()``); their AES key is a secret the caller keeps.
+"""
+import dataclasses
+import datetime
+import logging
+import re
+import time
+
+import requests
+from cryptography import x509
+from cryptography.hazmat.backends import default_backend
+from lxml import etree
+
+from . import batch as batch_package
+from . import crypto, xades
+from .errors import (
+    AuthenticationFailed, IntegrityError, KsefError, KsefTimeout, KsefUnavailable, PublicKeyUnknown,
+    SessionFailed, Unauthorized, error_from_invoice_status, error_from_response,
+)
+
+_logger = logging.getLogger(__name__)
+
+ENVIRONMENTS = {
+    "test": "https://api-test.ksef.mf.gov.pl/v2",
+    "demo": "https://api-demo.ksef.mf.gov.pl/v2",
+    "production": "https://api.ksef.mf.gov.pl/v2",
+}
+
+KSEF_TOKEN_ENCRYPTION = "KsefTokenEncryption"
+SYMMETRIC_KEY_ENCRYPTION = "SymmetricKeyEncryption"
+
+AUTH_NAMESPACE_20 = "http://ksef.mf.gov.pl/auth/token/2.0"
+AUTH_NAMESPACE_21 = "http://ksef.mf.gov.pl/auth/token/2.1"
+CONTEXT_TYPES = ("Nip", "InternalId", "NipVatUe", "PeppolId")
+
+PENDING_INVOICE_CODES = (100, 150)
+PENDING_AUTH_CODES = (100,)
+# Session statuses after which nothing changes any more (FACTS §4.7).
+FINAL_SESSION_CODES = (200, 405, 415, 420, 430, 435, 440, 445, 500)
+
+
+@dataclasses.dataclass(frozen=True)
+class FormCode:
+    system_code: str
+    schema_version: str
+    value: str
+
+    def to_json(self):
+        return {"systemCode": self.system_code, "schemaVersion": self.schema_version, "value": self.value}
+
+
+FORM_CODES = {
+    "FA (3)": FormCode("FA (3)", "1-0E", "FA"),
+    "FA (2)": FormCode("FA (2)", "1-0E", "FA"),
+    "PEF (3)": FormCode("PEF (3)", "2-1", "PEF"),
+    "PEF_KOR (3)": FormCode("PEF_KOR (3)", "2-1", "PEF"),
+    "FA_RR (1)": FormCode("FA_RR (1)", "1-1E", "FA_RR"),
+}
+
+
+def _form_code(form_code):
+    if isinstance(form_code, FormCode):
+        return form_code
+    if isinstance(form_code, dict):
+        return FormCode(form_code["systemCode"], form_code["schemaVersion"], form_code["value"])
+    try:
+        return FORM_CODES[form_code]
+    except KeyError:
+        raise ValueError("unknown form code %r; known: %s" % (form_code, ", ".join(FORM_CODES))) from None
+
+
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
+def parse_datetime(value):
+    """KSeF date-time (up to 7 fraction digits, ``Z`` or offset) as an aware datetime; None stays None."""
+    if not value:
+        return None
+    if isinstance(value, datetime.datetime):
+        return value
+    text = _FRACTION.sub(r"\1", str(value).strip()).replace("Z", "+00:00")
+    parsed = datetime.datetime.fromisoformat(text)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.timezone.utc)
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+# --- data ---------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class TokenInfo:
+    token: str = dataclasses.field(repr=False)
+    valid_until: datetime.datetime = None
+
+    @classmethod
+    def from_json(cls, data):
+        return cls(data["token"], parse_datetime(data.get("validUntil")))
+
+    def expired(self, margin_seconds=0):
+        return bool(self.valid_until) and _now() + datetime.timedelta(seconds=margin_seconds) >= self.valid_until
+
+
+@dataclasses.dataclass
+class AuthTokens:
+    access_token: TokenInfo
+    refresh_token: TokenInfo = None
+
+
+@dataclasses.dataclass
+class Challenge:
+    challenge: str
+    timestamp: str
+    timestamp_ms: int
+    client_ip: str = None
+
+
+@dataclasses.dataclass
+class AuthOperation:
+    """A started authentication: its reference and the token to poll and redeem it."""
+    reference_number: str
+    authentication_token: TokenInfo = dataclasses.field(repr=False)
+
+
+@dataclasses.dataclass
+class Status:
+    code: int
+    description: str = None
+    details: list = dataclasses.field(default_factory=list)
+    extensions: dict = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data):
+        data = data or {}
+        return cls(data.get("code"), data.get("description"), list(data.get("details") or []),
+                   dict(data.get("extensions") or {}))
+
+    def to_json(self):
+        return {"code": self.code, "description": self.description, "details": self.details,
+                "extensions": self.extensions}
+
+
+@dataclasses.dataclass
+class AuthStatus:
+    status: Status
+    start_date: datetime.datetime = None
+    authentication_method: str = None
+    raw: dict = dataclasses.field(default_factory=dict, repr=False)
+
+
+@dataclasses.dataclass
+class PublicKeyCertificate:
+    certificate_b64: str = dataclasses.field(repr=False)
+    certificate_id: str
+    public_key_id: str
+    valid_from: datetime.datetime
+    valid_to: datetime.datetime
+    usage: list
+
+    @property
+    def certificate(self):
+        return x509.load_der_x509_certificate(crypto.b64decode(self.certificate_b64), default_backend())
+
+    def public_key(self):
+        return self.certificate.public_key()
+
+    def valid_at(self, when):
+        return (self.valid_from is None or self.valid_from <= when) and \
+            (self.valid_to is None or when < self.valid_to)
+
+
+@dataclasses.dataclass
+class OnlineSession:
+    """An open interactive session. ``symmetric_key``/``iv`` are secrets kept by the caller."""
+    reference_number: str
+    symmetric_key: bytes = dataclasses.field(repr=False)
+    iv: bytes = dataclasses.field(repr=False)
+    valid_until: datetime.datetime = None
+    form_code: FormCode = FORM_CODES["FA (3)"]
+    public_key_id: str = None
+
+    def expired(self, margin_seconds=60):
+        return bool(self.valid_until) and _now() + datetime.timedelta(seconds=margin_seconds) >= self.valid_until
+
+    def to_dict(self):
+        """JSON-ready form, key and IV in Base64: store it as a secret."""
+        return {
+            "reference_number": self.reference_number,
+            "symmetric_key": crypto.b64(self.symmetric_key),
+            "iv": crypto.b64(self.iv),
+            "valid_until": self.valid_until.isoformat() if self.valid_until else None,
+            "form_code": self.form_code.to_json(),
+            "public_key_id": self.public_key_id,
+        }
+
+    @classmethod
+    def from_dict(cls, data):
+        return cls(
+            reference_number=data["reference_number"],
+            symmetric_key=crypto.b64decode(data["symmetric_key"]),
+            iv=crypto.b64decode(data["iv"]),
+            valid_until=parse_datetime(data.get("valid_until")),
+            form_code=_form_code(data.get("form_code") or "FA (3)"),
+            public_key_id=data.get("public_key_id"),
+        )
+
+
+@dataclasses.dataclass
+class PartUploadRequest:
+    ordinal_number: int
+    method: str
+    url: str = dataclasses.field(repr=False)  # pre-signed: it grants write access
+    headers: dict = dataclasses.field(default_factory=dict, repr=False)
+
+
+@dataclasses.dataclass
+class BatchSession:
+    """An opened batch session with its package (encrypted parts) and upload instructions."""
+    reference_number: str
+    symmetric_key: bytes = dataclasses.field(repr=False)
+    iv: bytes = dataclasses.field(repr=False)
+    package: batch_package.BatchPackage = dataclasses.field(repr=False)
+    part_upload_requests: list = dataclasses.field(default_factory=list)
+    form_code: FormCode = FORM_CODES["FA (3)"]
+    offline_mode: bool = False
+    public_key_id: str = None
+
+    @property
+    def file_names(self):
+        return self.package.file_names
+
+
+@dataclasses.dataclass
+class UpoPage:
+    reference_number: str
+    download_url: str = dataclasses.field(repr=False)
+    download_url_expiration_date: datetime.datetime = None
+
+
+@dataclasses.dataclass
+class SessionStatus:
+    status: Status
+    date_created: datetime.datetime = None
+    date_updated: datetime.datetime = None
+    valid_until: datetime.datetime = None
+    invoice_count: int = None
+    successful_invoice_count: int = None
+    failed_invoice_count: int = None
+    upo_pages: list = dataclasses.field(default_factory=list)
+    raw: dict = dataclasses.field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_json(cls, data):
+        upo = data.get("upo") or {}
+        return cls(
+            status=Status.from_json(data.get("status")),
+            date_created=parse_datetime(data.get("dateCreated")),
+            date_updated=parse_datetime(data.get("dateUpdated")),
+            valid_until=parse_datetime(data.get("validUntil")),
+            invoice_count=data.get("invoiceCount"),
+            successful_invoice_count=data.get("successfulInvoiceCount"),
+            failed_invoice_count=data.get("failedInvoiceCount"),
+            upo_pages=[UpoPage(p["referenceNumber"], p.get("downloadUrl"),
+                               parse_datetime(p.get("downloadUrlExpirationDate")))
+                       for p in upo.get("pages") or []],
+            raw=data,
+        )
+
+    @property
+    def code(self):
+        return self.status.code
+
+    @property
+    def is_final(self):
+        return self.status.code in FINAL_SESSION_CODES
+
+
+@dataclasses.dataclass
+class InvoiceStatus:
+    reference_number: str
+    status: Status
+    ordinal_number: int = None
+    invoice_number: str = None
+    ksef_number: str = None
+    invoice_hash: str = None
+    invoice_file_name: str = None
+    acquisition_date: datetime.datetime = None
+    invoicing_date: datetime.datetime = None
+    permanent_storage_date: datetime.datetime = None
+    upo_download_url: str = dataclasses.field(default=None, repr=False)
+    upo_download_url_expiration_date: datetime.datetime = None
+    invoicing_mode: str = None
+    raw: dict = dataclasses.field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_json(cls, data):
+        return cls(
+            reference_number=data.get("referenceNumber"),
+            status=Status.from_json(data.get("status")),
+            ordinal_number=data.get("ordinalNumber"),
+            invoice_number=data.get("invoiceNumber"),
+            ksef_number=data.get("ksefNumber"),
+            invoice_hash=data.get("invoiceHash"),
+            invoice_file_name=data.get("invoiceFileName"),
+            acquisition_date=parse_datetime(data.get("acquisitionDate")),
+            invoicing_date=parse_datetime(data.get("invoicingDate")),
+            permanent_storage_date=parse_datetime(data.get("permanentStorageDate")),
+            upo_download_url=data.get("upoDownloadUrl"),
+            upo_download_url_expiration_date=parse_datetime(data.get("upoDownloadUrlExpirationDate")),
+            invoicing_mode=data.get("invoicingMode"),
+            raw=data,
+        )
+
+    @property
+    def code(self):
+        return self.status.code
+
+    @property
+    def is_pending(self):
+        return self.status.code in PENDING_INVOICE_CODES
+
+    @property
+    def is_success(self):
+        return self.status.code == 200
+
+    def error(self):
+        """The typed error (``Rejected``, ``Duplicate``, ``KsefUnavailable``) or None."""
+        return error_from_invoice_status(self.status.to_json(), reference_number=self.reference_number)
+
+    def raise_for_status(self):
+        error = self.error()
+        if error is not None:
+            raise error
+        return self
+
+
+def _reference(session_or_reference):
+    return getattr(session_or_reference, "reference_number", session_or_reference)
+
+
+# --- the client ---------------------------------------------------------------------------
+
+class KsefClient:
+    """One KSeF environment and one authenticated context.
+
+    ``environment`` is ``test``, ``demo`` or ``production``; ``base_url`` overrides it (e.g. a
+    simulator). ``timeout`` is the per-request timeout in seconds; ``poll_interval`` the pause
+    between status polls. ``problem_details`` asks KSeF for Problem Details error bodies.
+    """
+
+    def __init__(self, environment="test", base_url=None, timeout=30.0, session=None,
+                 poll_interval=1.0, problem_details=True, access_token=None, refresh_token=None):
+        if base_url is None:
+            try:
+                base_url = ENVIRONMENTS[environment]
+            except KeyError:
+                raise ValueError("unknown KSeF environment %r; use one of %s or base_url="
+                                 % (environment, ", ".join(ENVIRONMENTS))) from None
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.poll_interval = poll_interval
+        self.problem_details = problem_details
+        self.http = session or requests.Session()
+        self.access_token = access_token if access_token is None or isinstance(access_token, TokenInfo) \
+            else TokenInfo(access_token)
+        self.refresh_token = refresh_token if refresh_token is None or isinstance(refresh_token, TokenInfo) \
+            else TokenInfo(refresh_token)
+        self._public_keys = None
+
+    def __repr__(self):
+        return "<KsefClient %s authenticated=%s>" % (self.base_url, self.access_token is not None)
+
+    # --- HTTP core ---------------------------------------------------------------------
+
+    def _send(self, method, url, headers, **kwargs):
+        try:
+            return self.http.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
+        except requests.Timeout as exc:
+            raise KsefTimeout("KSeF did not answer %s %s within %s s" % (method, _path_of(url), self.timeout)) from exc
+        except requests.ConnectionError as exc:
+            raise KsefUnavailable("cannot connect to KSeF (%s %s): %s"
+                                  % (method, _path_of(url), type(exc).__name__)) from exc
+
+    def _request(self, method, path, auth="access", json=None, data=None, params=None, headers=None,
+                 expect=(200,)):
+        """One API call. ``auth`` is ``access`` (access token, refreshed when needed), ``None``,
+        or a ``TokenInfo`` to send as is (authentication or refresh token)."""
+        url = self.base_url + path
+        all_headers = {"Accept": "application/json"}
+        if self.problem_details:
+            all_headers["X-Error-Format"] = "problem-details"
+        all_headers.update(headers or {})
+        refreshed = False
+        if auth == "access":
+            self._ensure_access_token()
+            if self.access_token.expired(margin_seconds=10) and self.refresh_token is not None:
+                self.refresh()
+                refreshed = True
+        while True:
+            if auth == "access":
+                all_headers["Authorization"] = "Bearer " + self.access_token.token
+            elif isinstance(auth, TokenInfo):
+                all_headers["Authorization"] = "Bearer " + auth.token
+            response = self._send(method, url, all_headers, json=json, data=data, params=params)
+            _logger.debug("KSeF %s %s -> %s", method, path, response.status_code)
+            self._log_system_warning(response, path)
+            if response.status_code in expect:
+                return response
+            if response.status_code == 401 and auth == "access" and not refreshed and self.refresh_token is not None:
+                _logger.info("KSeF answered 401 on %s; refreshing the access token once", path)
+                refreshed = True
+                self.refresh()
+                continue
+            error = error_from_response(response)
+            if isinstance(error, Unauthorized) and auth == "access":
+                error.args = ("KSeF refused the access token on %s%s: %s"
+                              % (path, " even after a refresh" if refreshed else "", error.args[0]),)
+            raise error
+
+    def _ensure_access_token(self):
+        if self.access_token is None:
+            raise Unauthorized("not authenticated: call authenticate_with_token() or "
+                               "authenticate_with_certificate() first")
+
+    @staticmethod
+    def _log_system_warning(response, path):
+        warning = response.headers.get("X-System-Warning")
+        if warning:
+            _logger.warning("KSeF system warning on %s: %s", path, warning)
+
+    # --- MF public keys ----------------------------------------------------------------
+
+    def public_key_certificates(self, force_reload=False):
+        """The MF encryption certificates (``GET /security/public-key-certificates``), cached."""
+        if self._public_keys is None or force_reload:
+            response = self._request("GET", "/security/public-key-certificates", auth=None)
+            self._public_keys = [
+                PublicKeyCertificate(
+                    certificate_b64=item["certificate"], certificate_id=item.get("certificateId"),
+                    public_key_id=item.get("publicKeyId"), valid_from=parse_datetime(item.get("validFrom")),
+                    valid_to=parse_datetime(item.get("validTo")), usage=list(item.get("usage") or []))
+                for item in response.json()
+            ]
+        return list(self._public_keys)
+
+    def public_key_for(self, usage):
+        """The certificate for ``usage`` valid now; the latest ``validFrom`` wins (FACTS §4.3)."""
+        now = _now()
+        candidates = [c for c in self.public_key_certificates() if usage in c.usage and c.valid_at(now)]
+        if not candidates:
+            raise KsefError("KSeF lists no valid MF public key for %s" % usage)
+        return max(candidates, key=lambda c: c.valid_from or datetime.datetime.min.replace(tzinfo=datetime.timezone.utc))
+
+    def _with_public_key(self, usage, call):
+        """Run ``call(certificate)``; on 21470 reload the keys and run it once more."""
+        try:
+            return call(self.public_key_for(usage))
+        except PublicKeyUnknown:
+            _logger.info("KSeF does not know the MF key used (21470); reloading the public keys")
+            self.public_key_certificates(force_reload=True)
+            return call(self.public_key_for(usage))
+
+    # --- authentication ----------------------------------------------------------------
+
+    def challenge(self):
+        data = self._request("POST", "/auth/challenge", auth=None).json()
+        return Challenge(data["challenge"], data.get("timestamp"), int(data["timestampMs"]), data.get("clientIp"))
+
+    @staticmethod
+    def _context(context_type, context_value):
+        if context_type not in CONTEXT_TYPES:
+            raise ValueError("context_type must be one of %s" % ", ".join(CONTEXT_TYPES))
+        return {"type": context_type, "value": str(context_value)}
+
+    def start_token_authentication(self, context_type, context_value, ksef_token, authorization_policy=None):
+        """``POST /auth/ksef-token`` with ``token|timestampMs`` RSA-OAEP encrypted; returns the operation."""
+        context = self._context(context_type, context_value)
+
+        def call(certificate):
+            challenge = self.challenge()
+            plaintext = ("%s|%d" % (ksef_token, challenge.timestamp_ms)).encode("utf-8")
+            body = {
+                "challenge": challenge.challenge,
+                "contextIdentifier": context,
+                "encryptedToken": crypto.b64(crypto.rsa_oaep_encrypt(certificate.public_key(), plaintext)),
+                "publicKeyId": certificate.public_key_id,
+            }
+            if authorization_policy:
+                body["authorizationPolicy"] = authorization_policy
+            return self._request("POST", "/auth/ksef-token", auth=None, json=body, expect=(202,)).json()
+
+        return self._auth_operation(self._with_public_key(KSEF_TOKEN_ENCRYPTION, call))
+
+    @staticmethod
+    def _auth_operation(data):
+        return AuthOperation(data["referenceNumber"], TokenInfo.from_json(data["authenticationToken"]))
+
+    @staticmethod
+    def auth_token_request_xml(challenge, context_type, context_value,
+                               subject_identifier_type="certificateSubject", namespace=AUTH_NAMESPACE_21):
+        """The unsigned ``AuthTokenRequest`` document (schemat_auth_v2-1.xsd / v2-0)."""
+        if context_type not in CONTEXT_TYPES:
+            raise ValueError("context_type must be one of %s" % ", ".join(CONTEXT_TYPES))
+        root = etree.Element("{%s}AuthTokenRequest" % namespace, nsmap={None: namespace})
+        etree.SubElement(root, "{%s}Challenge" % namespace).text = challenge
+        context = etree.SubElement(root, "{%s}ContextIdentifier" % namespace)
+        etree.SubElement(context, "{%s}%s" % (namespace, context_type)).text = str(context_value)
+        etree.SubElement(root, "{%s}SubjectIdentifierType" % namespace).text = subject_identifier_type
+        return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+    def start_certificate_authentication(self, context_type, context_value, certificate, private_key,
+                                         subject_identifier_type="certificateSubject",
+                                         verify_certificate_chain=None, namespace=AUTH_NAMESPACE_21):
+        """``POST /auth/xades-signature`` with a XAdES-signed ``AuthTokenRequest``."""
+        challenge = self.challenge()
+        document = self.auth_token_request_xml(challenge.challenge, context_type, context_value,
+                                               subject_identifier_type, namespace)
+        signed = xades.sign_auth_token_request(document, certificate, private_key)
+        params = None
+        if verify_certificate_chain is not None:
+            params = {"verifyCertificateChain": "true" if verify_certificate_chain else "false"}
+        response = self._request("POST", "/auth/xades-signature", auth=None, data=signed, params=params,
+                                 headers={"Content-Type": "application/xml"}, expect=(202,))
+        return self._auth_operation(response.json())
+
+    def auth_status(self, operation):
+        data = self._request("GET", "/auth/%s" % operation.reference_number,
+                             auth=operation.authentication_token).json()
+        return AuthStatus(Status.from_json(data.get("status")), parse_datetime(data.get("startDate")),
+                          data.get("authenticationMethod"), raw=data)
+
+    def wait_for_authentication(self, operation, timeout=120.0):
+        """Poll until the operation leaves status 100; raise ``AuthenticationFailed`` unless 200."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.auth_status(operation)
+            if status.status.code not in PENDING_AUTH_CODES:
+                break
+            if time.monotonic() >= deadline:
+                raise KsefTimeout("authentication %s still in progress after %s s"
+                                  % (operation.reference_number, timeout),
+                                  reference_number=operation.reference_number)
+            time.sleep(self.poll_interval)
+        if status.status.code != 200:
+            raise AuthenticationFailed(code=status.status.code, description=status.status.description,
+                                       details=status.status.details,
+                                       reference_number=operation.reference_number)
+        return status
+
+    def redeem(self, operation):
+        """``POST /auth/token/redeem`` (works once); stores and returns the tokens."""
+        data = self._request("POST", "/auth/token/redeem", auth=operation.authentication_token).json()
+        self.access_token = TokenInfo.from_json(data["accessToken"])
+        self.refresh_token = TokenInfo.from_json(data["refreshToken"])
+        return AuthTokens(self.access_token, self.refresh_token)
+
+    def refresh(self):
+        """``POST /auth/token/refresh``: a new access token from the refresh token."""
+        if self.refresh_token is None:
+            raise Unauthorized("no refresh token: authenticate first")
+        data = self._request("POST", "/auth/token/refresh", auth=self.refresh_token).json()
+        self.access_token = TokenInfo.from_json(data["accessToken"])
+        return self.access_token
+
+    def authenticate_with_token(self, context_type, context_value, ksef_token, timeout=120.0):
+        """Full KSeF-token login: challenge, encrypted token, status polling, redeem."""
+        operation = self.start_token_authentication(context_type, context_value, ksef_token)
+        self.wait_for_authentication(operation, timeout=timeout)
+        return self.redeem(operation)
+
+    def authenticate_with_certificate(self, context_type, context_value, certificate, private_key,
+                                      subject_identifier_type="certificateSubject",
+                                      verify_certificate_chain=None, timeout=120.0):
+        """Full XAdES login with a certificate (e.g. a KSeF Authentication certificate)."""
+        operation = self.start_certificate_authentication(
+            context_type, context_value, certificate, private_key,
+            subject_identifier_type=subject_identifier_type, verify_certificate_chain=verify_certificate_chain)
+        self.wait_for_authentication(operation, timeout=timeout)
+        return self.redeem(operation)
+
+    # --- sessions ----------------------------------------------------------------------
+
+    def _encryption(self, certificate, key, iv):
+        return {
+            "encryptedSymmetricKey": crypto.b64(crypto.rsa_oaep_encrypt(certificate.public_key(), key)),
+            "initializationVector": crypto.b64(iv),
+            "publicKeyId": certificate.public_key_id,
+        }
+
+    def open_online_session(self, form_code="FA (3)"):
+        """``POST /sessions/online`` with a fresh AES key and IV wrapped with the MF key."""
+        form = _form_code(form_code)
+        key, iv = crypto.new_symmetric_key()
+
+        def call(certificate):
+            body = {"formCode": form.to_json(), "encryption": self._encryption(certificate, key, iv)}
+            data = self._request("POST", "/sessions/online", json=body, expect=(201,)).json()
+            return data, certificate.public_key_id
+
+        data, key_id = self._with_public_key(SYMMETRIC_KEY_ENCRYPTION, call)
+        return OnlineSession(data["referenceNumber"], key, iv, parse_datetime(data.get("validUntil")), form, key_id)
+
+    @staticmethod
+    def invoice_payload(session, xml_bytes, offline_mode=False, hash_of_corrected_invoice=None):
+        """The ``SendInvoiceRequest`` body for ``xml_bytes`` in ``session``."""
+        xml_bytes = bytes(xml_bytes)
+        encrypted = crypto.aes_encrypt(xml_bytes, session.symmetric_key, session.iv)
+        body = {
+            "invoiceHash": crypto.sha256_b64(xml_bytes),
+            "invoiceSize": len(xml_bytes),
+            "encryptedInvoiceHash": crypto.sha256_b64(encrypted),
+            "encryptedInvoiceSize": len(encrypted),
+            "encryptedInvoiceContent": crypto.b64(encrypted),
+            "offlineMode": bool(offline_mode),
+        }
+        if hash_of_corrected_invoice:
+            body["hashOfCorrectedInvoice"] = hash_of_corrected_invoice
+        return body
+
+    def send_invoice(self, session, xml_bytes, offline_mode=False, hash_of_corrected_invoice=None):
+        """Send one invoice; return its KSeF reference number (processing is asynchronous).
+
+        ``hash_of_corrected_invoice`` (Base64 SHA-256 of the rejected original) makes it a
+        technical correction; KSeF then requires ``offline_mode=True`` (FACTS §1.7).
+        """
+        body = self.invoice_payload(session, xml_bytes, offline_mode, hash_of_corrected_invoice)
+        response = self._request("POST", "/sessions/online/%s/invoices" % session.reference_number,
+                                 json=body, expect=(202,))
+        return response.json()["referenceNumber"]
+
+    def close_online_session(self, session):
+        self._request("POST", "/sessions/online/%s/close" % _reference(session), expect=(204, 200))
+
+    def open_batch_session(self, invoices, form_code="FA (3)", offline_mode=False,
+                           max_part_size=batch_package.MAX_PART_SIZE):
+        """Package ``invoices`` (XML bytes or ``(file_name, xml)`` pairs) and open a batch session.
+
+        Upload the parts with ``upload_batch_parts`` then ``close_batch_session``.
+        """
+        form = _form_code(form_code)
+        key, iv = crypto.new_symmetric_key()
+        package = batch_package.build_package(invoices, key, iv, max_part_size=max_part_size)
+
+        def call(certificate):
+            body = {
+                "formCode": form.to_json(),
+                "batchFile": package.batch_file(),
+                "encryption": self._encryption(certificate, key, iv),
+                "offlineMode": bool(offline_mode),
+            }
+            return self._request("POST", "/sessions/batch", json=body, expect=(201,)).json(), certificate.public_key_id
+
+        data, key_id = self._with_public_key(SYMMETRIC_KEY_ENCRYPTION, call)
+        uploads = [PartUploadRequest(item["ordinalNumber"], item.get("method") or "PUT", item["url"],
+                                     dict(item.get("headers") or {}))
+                   for item in data.get("partUploadRequests") or []]
+        return BatchSession(data["referenceNumber"], key, iv, package, uploads, form, bool(offline_mode), key_id)
+
+    def upload_batch_parts(self, batch_session):
+        """Send every encrypted part to its pre-signed URL, without the access token."""
+        parts = {part.ordinal_number: part for part in batch_session.package.parts}
+        missing = set(parts) - {request.ordinal_number for request in batch_session.part_upload_requests}
+        if missing:
+            raise KsefError("KSeF gave no upload address for part(s) %s" % sorted(missing),
+                            reference_number=batch_session.reference_number)
+        for request in sorted(batch_session.part_upload_requests, key=lambda r: r.ordinal_number):
+            part = parts[request.ordinal_number]
+            headers = {k: v for k, v in request.headers.items() if v is not None}
+            response = self._send(request.method.upper(), request.url, headers, data=part.content)
+            _logger.debug("KSeF batch part %s upload -> %s", request.ordinal_number, response.status_code)
+            if response.status_code not in (200, 201):
+                error = error_from_response(response)
+                error.reference_number = batch_session.reference_number
+                error.args = ("upload of batch part %s failed: %s" % (request.ordinal_number, error.args[0]),)
+                raise error
+
+    def close_batch_session(self, batch_session):
+        self._request("POST", "/sessions/batch/%s/close" % _reference(batch_session), expect=(204, 200))
+
+    def send_batch(self, invoices, form_code="FA (3)", offline_mode=False,
+                   max_part_size=batch_package.MAX_PART_SIZE):
+        """Open, upload and close a batch session in one go; return the ``BatchSession``."""
+        batch_session = self.open_batch_session(invoices, form_code, offline_mode, max_part_size)
+        self.upload_batch_parts(batch_session)
+        self.close_batch_session(batch_session)
+        return batch_session
+
+    # --- statuses ----------------------------------------------------------------------
+
+    def session_status(self, session):
+        data = self._request("GET", "/sessions/%s" % _reference(session)).json()
+        return SessionStatus.from_json(data)
+
+    def wait_for_session(self, session, timeout=300.0, raise_on_failure=True):
+        """Poll the session until its status is final; failed statuses raise ``SessionFailed``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.session_status(session)
+            if status.is_final:
+                break
+            if time.monotonic() >= deadline:
+                raise KsefTimeout("session %s not processed after %s s (status %s)"
+                                  % (_reference(session), timeout, status.code),
+                                  reference_number=_reference(session))
+            time.sleep(self.poll_interval)
+        if raise_on_failure and status.code != 200:
+            raise SessionFailed(code=status.code, description=status.status.description,
+                                details=status.status.details, reference_number=_reference(session))
+        return status
+
+    def invoice_status(self, session, invoice_reference):
+        data = self._request("GET", "/sessions/%s/invoices/%s" % (_reference(session), invoice_reference)).json()
+        return InvoiceStatus.from_json(data)
+
+    def wait_for_invoice(self, session, invoice_reference, timeout=120.0, raise_on_error=True):
+        """Poll an invoice until its status is final; failures raise ``Rejected``/``Duplicate``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.invoice_status(session, invoice_reference)
+            if not status.is_pending:
+                break
+            if time.monotonic() >= deadline:
+                raise KsefTimeout("invoice %s still processing after %s s" % (invoice_reference, timeout),
+                                  reference_number=invoice_reference)
+            time.sleep(self.poll_interval)
+        return status.raise_for_status() if raise_on_error else status
+
+    def _paged_invoices(self, path, page_size):
+        continuation = None
+        while True:
+            headers = {"x-continuation-token": continuation} if continuation else None
+            data = self._request("GET", path, params={"pageSize": page_size}, headers=headers).json()
+            for item in data.get("invoices") or []:
+                yield InvoiceStatus.from_json(item)
+            continuation = data.get("continuationToken")
+            if not continuation:
+                return
+
+    def session_invoices(self, session, page_size=100):
+        """Every invoice of the session, all pages (``x-continuation-token``)."""
+        return self._paged_invoices("/sessions/%s/invoices" % _reference(session), page_size)
+
+    def failed_session_invoices(self, session, page_size=100):
+        return self._paged_invoices("/sessions/%s/invoices/failed" % _reference(session), page_size)
+
+    # --- UPO ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _checked_content(response, what):
+        announced = response.headers.get("x-ms-meta-hash")
+        if announced and announced != crypto.sha256_b64(response.content):
+            raise IntegrityError("%s does not match its x-ms-meta-hash" % what)
+        return response.content
+
+    def _get_xml(self, path, what):
+        response = self._request("GET", path, headers={"Accept": "application/xml"})
+        return self._checked_content(response, what)
+
+    def invoice_upo(self, session, invoice_reference=None, ksef_number=None):
+        """The UPO XML of one invoice, by invoice reference or by KSeF number."""
+        if bool(invoice_reference) == bool(ksef_number):
+            raise ValueError("give exactly one of invoice_reference or ksef_number")
+        if ksef_number:
+            path = "/sessions/%s/invoices/ksef/%s/upo" % (_reference(session), ksef_number)
+        else:
+            path = "/sessions/%s/invoices/%s/upo" % (_reference(session), invoice_reference)
+        return self._get_xml(path, "invoice UPO")
+
+    def session_upo_page(self, session, upo_reference):
+        return self._get_xml("/sessions/%s/upo/%s" % (_reference(session), upo_reference), "session UPO")
+
+    def session_upo(self, session):
+        """All pages of the collective session UPO (after closing), as a list of XML bytes."""
+        status = self.session_status(session)
+        if not status.upo_pages:
+            raise KsefError("session %s has no UPO yet (status %s)" % (_reference(session), status.code),
+                            reference_number=_reference(session))
+        return [self.session_upo_page(session, page.reference_number) for page in status.upo_pages]
+
+    def download(self, url):
+        """GET a pre-signed URL (``upoDownloadUrl``...) without the access token; checks the hash."""
+        response = self._send("GET", url, {})
+        if response.status_code != 200:
+            raise error_from_response(response)
+        return self._checked_content(response, "downloaded document")
+
+
+def _path_of(url):
+    """The URL without its query string: pre-signed URLs carry credentials there."""
+    return url.split("?", 1)[0]
