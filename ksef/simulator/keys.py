@@ -27,11 +27,7 @@ def new_key(usage, now=None):
     """Return a dict row for ``mf_keys``: a fresh key, certificate and their identifiers."""
     now = now or datetime.datetime.now(datetime.timezone.utc)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048, backend=default_backend())
-    name = x509.Name([
-        x509.NameAttribute(NameOID.COMMON_NAME, "Ministerstwo Finansów"),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "KSeF Simulator"),
-        x509.NameAttribute(NameOID.COUNTRY_NAME, "PL"),
-    ])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Ministerstwo Finansów")])
     valid_from = now - datetime.timedelta(minutes=1)
     valid_to = now + datetime.timedelta(days=730)
     certificate = (
