@@ -12,6 +12,12 @@
     },
     "data": [
         "security/ir.model.access.csv",
+        "data/ir_cron.xml",
+        "views/l10n_pl_ksef_event_views.xml",
+        "views/certificate_views.xml",
+        "views/account_move_offline_views.xml",
+        "views/res_company_offline_views.xml",
+        "report/report_invoice.xml",
     ],
     "post_init_hook": "_l10n_pl_ksef_post_init",
     "installable": True,
