@@ -57,7 +57,7 @@ class CertificateCertificate(models.Model):
     _name = "certificate.certificate"
     _inherit = ["certificate.certificate", "mail.activity.mixin"]
 
-    scope = fields.Selection(selection_add=[("l10n_pl_ksef", "KSeF")], ondelete={"l10n_pl_ksef": "set default"})
+    scope = fields.Selection(selection_add=[("l10n_pl_ksef", "KSeF")], ondelete={"l10n_pl_ksef": "set null"})
     l10n_pl_ksef_kind = fields.Selection(
         KSEF_KINDS, string="KSeF type", compute="_compute_l10n_pl_ksef_details", store=True,
         help="Read from the key usage: Non-Repudiation = Offline, Digital Signature = Authentication.",
@@ -171,8 +171,8 @@ class CertificateCertificate(models.Model):
         threshold = min(crossed)
         if record.l10n_pl_ksef_expiry_notified_days and record.l10n_pl_ksef_expiry_notified_days <= threshold:
             return False
-        admins = self.env.ref("base.group_system").sudo().users.filtered(
-            lambda user: not user.share and company in user.company_ids)
+        administrators = self.env.ref("base.group_system").sudo().users.filtered(lambda user: not user.share)
+        admins = administrators.filtered(lambda user: company in user.company_ids) or administrators
         summary = _("KSeF certificate expires in %s day(s)", max(days, 0)) if days >= 0 else _("KSeF certificate expired")
         note = _("The KSeF %(kind)s certificate %(name)s (serial %(serial)s) of %(company)s is valid until %(date)s UTC. "
                  "Request a new one in KSeF and upload it here before it expires: without it invoices cannot "

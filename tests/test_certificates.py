@@ -4,7 +4,8 @@ import datetime
 from freezegun import freeze_time
 
 from odoo.exceptions import AccessError, UserError, ValidationError
-from odoo.tests import tagged
+from odoo import Command
+from odoo.tests import new_test_user, tagged
 
 from ..ksef import devcerts
 from .common import KsefOfflineTestMixin, KsefTestCommon, KSEF_TEST_NIP
@@ -86,8 +87,10 @@ class TestKsefCertificates(KsefOfflineTestMixin, KsefTestCommon):
 
     def test_expiry_warnings_once_per_threshold(self):
         certificate, _x509, _key = self._ksef_upload_certificate()
-        admins = self.env.ref("base.group_system").sudo().users.filtered(lambda u: not u.share and self.company in u.company_ids)
-        self.assertTrue(admins)
+        admins = new_test_user(self.env(su=True), login="ksef_admin", groups="base.group_user,base.group_system",
+                               company_id=self.company.id, company_ids=[Command.set(self.company.ids)])
+        admins |= self.env.ref("base.group_system").sudo().users.filtered(
+            lambda u: not u.share and self.company in u.company_ids)
         Company = self.env["res.company"].sudo()
 
         def activities():

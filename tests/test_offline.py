@@ -1,7 +1,5 @@
 import datetime
 
-from freezegun import freeze_time
-
 from odoo import Command, fields
 from odoo.exceptions import UserError
 from odoo.tests import tagged
@@ -84,19 +82,23 @@ class TestOffline(KsefOfflineTestMixin, KsefTestCommon):
     def test_mf_worked_example(self):
         """FACTS §1.1: offline24 on Wed 2025-07-08 -> Thu 07-09; a failure announced on 07-09
         and ending Sat 07-12 moves it to Tue 2025-07-22."""
-        with freeze_time("2025-07-08 10:00:00"):
-            move = self._ksef_invoice(invoice_date=datetime.date(2025, 7, 8))
-            move.action_l10n_pl_ksef_issue_offline24()
-            self.assertEqual(move.l10n_pl_ksef_deadline, datetime.date(2025, 7, 9))
-        with freeze_time("2025-07-09 08:00:00"):
-            failure = self._event("FAILURE", datetime.datetime(2025, 7, 9, 7, 0), notice_ref="K/2025/AWR/01")
-            self.assertFalse(move.l10n_pl_ksef_deadline, "unknown while the failure goes on")
-            self.assertIn("still going on", move.l10n_pl_ksef_deadline_reason)
-        with freeze_time("2025-07-12 12:00:00"):
-            failure.date_end = datetime.datetime(2025, 7, 12, 10, 0)
-            self.assertEqual(move.l10n_pl_ksef_deadline, datetime.date(2025, 7, 22))
-            self.assertEqual(move.l10n_pl_ksef_deadline_event_id, failure)
-            self.assertIn("7 business days", move.l10n_pl_ksef_deadline_reason)
+        # P_1 in the past is fine for KSeF; only the creation stamp of the file is "now" (FA(3)
+        # refuses creation dates before September 2025, so the clock is not turned back)
+        move = self._ksef_invoice(invoice_date=datetime.date(2025, 7, 8))
+        move.action_l10n_pl_ksef_issue_offline24()
+        self.assertEqual(move.l10n_pl_ksef_deadline, datetime.date(2025, 7, 9))
+        failure = self._event("FAILURE", datetime.datetime(2025, 7, 9, 7, 0), notice_ref="K/2025/AWR/01")
+        self.assertFalse(move.l10n_pl_ksef_deadline, "unknown while the failure goes on")
+        self.assertIn("still going on", move.l10n_pl_ksef_deadline_reason)
+        failure.date_end = datetime.datetime(2025, 7, 12, 10, 0)
+        self.assertEqual(move.l10n_pl_ksef_deadline, datetime.date(2025, 7, 22))
+        self.assertEqual(move.l10n_pl_ksef_deadline_event_id, failure)
+        self.assertIn("7 business days", move.l10n_pl_ksef_deadline_reason)
+        self.assertIn("2025-07-22", move.message_ids[0].body)
+        # announced after its deadline had passed, the failure revives nothing
+        earlier = self._ksef_invoice(invoice_date=datetime.date(2025, 7, 1))
+        earlier.action_l10n_pl_ksef_issue_offline24()
+        self.assertEqual(earlier.l10n_pl_ksef_deadline, datetime.date(2025, 7, 2))
         # the invoice was issued before the failure: still offline24, still to send
         self.assertEqual(move.l10n_pl_ksef_offline_mode, "offline24")
         self.assertTrue(move._l10n_pl_ksef_is_offline())
