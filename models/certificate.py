@@ -55,7 +55,7 @@ def certificate_error_message(error, certificate_name=None):
 
 class CertificateCertificate(models.Model):
     _name = "certificate.certificate"
-    _inherit = ["certificate.certificate", "mail.activity.mixin"]
+    _inherit = ["certificate.certificate", "mail.thread", "mail.activity.mixin"]
 
     scope = fields.Selection(selection_add=[("l10n_pl_ksef", "KSeF")], ondelete={"l10n_pl_ksef": "set null"})
     l10n_pl_ksef_kind = fields.Selection(
@@ -95,9 +95,13 @@ class CertificateCertificate(models.Model):
 
     @api.depends("date_end")
     def _compute_l10n_pl_ksef_days_left(self):
-        now = fields.Datetime.now()
         for record in self:
-            record.l10n_pl_ksef_days_left = (record.date_end - now).days if record.date_end else 0
+            record.l10n_pl_ksef_days_left = record._l10n_pl_ksef_days_left_now() or 0
+
+    def _l10n_pl_ksef_days_left_now(self):
+        """Whole days until expiry, computed now (the stored field may be cached); None without a date."""
+        self.ensure_one()
+        return (self.date_end - fields.Datetime.now()).days if self.date_end else None
 
     @api.constrains("loading_error", "scope")
     def _check_l10n_pl_ksef_loadable(self):
@@ -160,8 +164,8 @@ class CertificateCertificate(models.Model):
         before expiry; each threshold only once (idempotent)."""
         self.ensure_one()
         record = self.sudo()
-        days = record.l10n_pl_ksef_days_left
-        if not record.date_end:
+        days = record._l10n_pl_ksef_days_left_now()
+        if days is None:
             return False
         crossed = [threshold for threshold in EXPIRY_THRESHOLDS if days <= threshold]
         if not crossed:

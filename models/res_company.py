@@ -207,7 +207,7 @@ class ResCompanyKsefOffline(models.Model):
         for company in self:
             warnings = []
             for certificate in company._l10n_pl_ksef_watched_certificates():
-                days = certificate.l10n_pl_ksef_days_left
+                days = certificate._l10n_pl_ksef_days_left_now()
                 if days is not None and days <= max(CERTIFICATE_WARNING_DAYS):
                     if days < 0:
                         warnings.append(_("KSeF certificate %(name)s expired %(days)s day(s) ago.",
