@@ -23,10 +23,11 @@ KSEF_KINDS = [
 EXPIRY_THRESHOLDS = (30, 7, 1)
 
 
-def certificate_error_message(error, certificate_name=None):
+def certificate_error_message(env, error, certificate_name=None):
     """A translated, user-facing text for a ``ksef.certificates.CertificateError`` (never
     carries key material or passwords: the core errors do not contain any)."""
     params = error.params or {}
+    _ = env._  # a module-level function: tell the translation which language to use
     messages = {
         "corrupt_file": _("The %(what)s file cannot be read: it is damaged or in an unknown format.",
                           what=params.get("what") or _("certificate")),
@@ -133,7 +134,7 @@ class CertificateCertificate(models.Model):
             key_pem = key.with_context(bin_size=False).pem_key
             return ksef_certificates.load_pem(base64.b64decode(pem), base64.b64decode(key_pem))
         except ksef_certificates.CertificateError as error:
-            raise UserError(certificate_error_message(error, record.name)) from None
+            raise UserError(certificate_error_message(self.env, error, record.name)) from None
 
     def _l10n_pl_ksef_check_offline_signer(self, company, now=None):
         """Everything KOD II needs: an Offline certificate of the company's NIP, valid now, with
@@ -145,14 +146,14 @@ class CertificateCertificate(models.Model):
             try:
                 ksef_certificates.require_kind(loaded, ksef_certificates.OFFLINE)
             except ksef_certificates.CertificateError as error:
-                raise ValidationError(certificate_error_message(error, self.sudo().name)) from None
+                raise ValidationError(certificate_error_message(self.env, error, self.sudo().name)) from None
             raise ValidationError(_("Certificate %s: the private key is missing; KOD II cannot be signed without it.",
                                     self.sudo().name))
         nip = company._l10n_pl_ksef_nip()
         try:
             ksef_certificates.require_offline_signer(loaded, nip=nip or None, now=now)
         except ksef_certificates.CertificateError as error:
-            raise ValidationError(certificate_error_message(error, self.sudo().name)) from None
+            raise ValidationError(certificate_error_message(self.env, error, self.sudo().name)) from None
         if not nip:
             raise ValidationError(_("Company %s has no valid Polish NIP to check the certificate against.", company.name))
         return loaded

@@ -148,7 +148,7 @@ class L10nPlKsefEvent(models.Model):
     @api.model
     def _l10n_pl_ksef_events_for(self, environment):
         """The events (``KsefEvent``) that apply to ``environment``, notices of one event merged:
-        the earliest start and publication, the end of the latest notice that carries one (an
+        the earliest start and publication, the end given by the newest notice (an
         event is ongoing until an end is announced). Returns [(KsefEvent, newest notice record)]."""
         records = self.search(["|", ("environment", "=", False), ("environment", "=", environment)],
                               order="published asc, id asc")

@@ -38,7 +38,7 @@ class L10nPlKsefCertificateUpload(models.TransientModel):
                 raise UserError(_("Upload the private key file as well: KSeF certificates are useless without it."))
             return ksef_certificates.load_pem(certificate_bytes, base64.b64decode(self.key_file), self.password or None)
         except ksef_certificates.CertificateError as error:
-            raise UserError(certificate_error_message(error)) from None
+            raise UserError(certificate_error_message(self.env, error)) from None
 
     def action_upload(self):
         """Store the certificate (and key) only when they load and match; with "use as Offline
@@ -49,7 +49,7 @@ class L10nPlKsefCertificateUpload(models.TransientModel):
             try:
                 ksef_certificates.require_kind(loaded, ksef_certificates.OFFLINE)
             except ksef_certificates.CertificateError as error:
-                raise UserError(certificate_error_message(error)) from None
+                raise UserError(certificate_error_message(self.env, error)) from None
         with self.env.cr.savepoint():
             values = {
                 "name": self.name,
