@@ -3,8 +3,12 @@ from . import account_tax
 from . import account_move
 from . import ir_attachment
 from . import res_company
+from . import res_company_offline
 from . import l10n_pl_ksef_document
 from . import l10n_pl_ksef_session
 from . import account_move_ksef_send
 from . import account_move_send
 from . import res_config_settings
+from . import l10n_pl_ksef_event
+from . import certificate
+from . import account_move_ksef_offline

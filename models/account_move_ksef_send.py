@@ -84,9 +84,9 @@ class AccountMove(models.Model):
     # ---- buttons ---------------------------------------------------------------------------
 
     def action_l10n_pl_ksef_post(self):
-        for move in self:
-            move._l10n_pl_ksef_post()
-        return True
+        # A flow may answer with an action for the user (e.g. confirming an offline issue).
+        actions = [result for result in (move._l10n_pl_ksef_post() for move in self) if isinstance(result, dict)]
+        return actions[0] if actions else True
 
     def action_l10n_pl_ksef_refresh_status(self):
         self._l10n_pl_ksef_update_status()

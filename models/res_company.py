@@ -1,35 +1,17 @@
-import base64
+"""KSeF on the company: its NIP, and the connection (environment, context, credentials and
+the cached tokens). Secrets (KSeF token, access/refresh tokens) are readable by administrators
+only and are read with sudo() inside the sending code, never logged and never shown in chatter."""
+import datetime as _datetime
+import logging as _logging
 
 from stdnum.pl import nip as stdnum_nip
 
-from odoo import models
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError, ValidationError
 
-
-class ResCompany(models.Model):
-    _inherit = "res.company"
-
-    def _l10n_pl_ksef_nip(self):
-        """The company's NIP as KSeF wants it (10 digits), or False when missing or invalid."""
-        self.ensure_one()
-        vat = (self.vat or "").replace(" ", "").replace("-", "").upper()
-        nip = vat[2:] if vat.startswith("PL") else vat
-        return nip if nip and stdnum_nip.is_valid(nip) else False
-
-
-# =============================================================================================
-# KSeF connection (online sending): environment, context, credentials and the cached tokens.
-# Secrets (KSeF token, access/refresh tokens) are readable by administrators only and are
-# read with sudo() inside the sending code, never logged and never shown in chatter.
-# =============================================================================================
-import datetime as _datetime  # noqa: E402
-import logging as _logging  # noqa: E402
-
-from odoo import _, api, fields  # noqa: E402
-from odoo.exceptions import UserError, ValidationError  # noqa: E402
-
-from ..ksef import certificates as ksef_certificates  # noqa: E402
-from ..ksef import client as ksef_client  # noqa: E402
-from ..ksef import errors as ksef_errors  # noqa: E402
+from ..ksef import certificates as ksef_certificates
+from ..ksef import client as ksef_client
+from ..ksef import errors as ksef_errors
 
 _ksef_logger = _logging.getLogger(__name__)
 
@@ -80,7 +62,7 @@ class _PersistingKsefClient(ksef_client.KsefClient):
         return token
 
 
-class ResCompanyKsefConnection(models.Model):
+class ResCompany(models.Model):
     _inherit = "res.company"
 
     l10n_pl_ksef_environment = fields.Selection(
@@ -146,6 +128,13 @@ class ResCompanyKsefConnection(models.Model):
             self.env["l10n_pl_ksef.session"].sudo().search(
                 [("company_id", "in", self.ids), ("state", "=", "open")]).write({"state": "closed"})
         return result
+
+    def _l10n_pl_ksef_nip(self):
+        """The company's NIP as KSeF wants it (10 digits), or False when missing or invalid."""
+        self.ensure_one()
+        vat = (self.vat or "").replace(" ", "").replace("-", "").upper()
+        nip = vat[2:] if vat.startswith("PL") else vat
+        return nip if nip and stdnum_nip.is_valid(nip) else False
 
     # -- addresses and credentials -------------------------------------------------------------
 
@@ -292,3 +281,4 @@ class ResCompanyKsefConnection(models.Model):
         company._l10n_pl_ksef_authenticate(client)
         client.l10n_pl_ksef_fresh_login = True
         return client
+

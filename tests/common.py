@@ -1,13 +1,18 @@
+import base64
 import os
+import shutil
+import tempfile
 from decimal import Decimal
 from pathlib import Path
 
+import requests
 from lxml import etree
 
 from odoo import Command, fields
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
 
-from ..ksef import fa3
+from ..ksef import devcerts, fa3
+from ..ksef.simulator import start_subprocess, stop_subprocess
 
 NS = {"fa": fa3.NAMESPACE}
 
@@ -107,19 +112,10 @@ class KsefTestCommon(AccountTestInvoicingCommon):
                    Decimal(0))
 
 
-# =============================================================================================
-# KSeF simulator fixture (online sending tests): a real `python -m ksef.simulator` subprocess on
-# a free 127.0.0.1 port, its state in a temporary folder, a KSeF token for the company NIP.
-# =============================================================================================
-import shutil  # noqa: E402
-import tempfile  # noqa: E402
-
-import requests  # noqa: E402
-
-from ..ksef.simulator import start_subprocess, stop_subprocess  # noqa: E402
-
-
 class KsefSimulatorCommon(KsefTestCommon):
+    """A real `python -m ksef.simulator` subprocess on a free 127.0.0.1 port, its state in a
+    temporary folder, a KSeF token for the company NIP; the company connected to it."""
+
     ksef_nip = "5265877635"
     ksef_token = "sim-token-5265877635-online-tests"
 
@@ -151,3 +147,35 @@ class KsefSimulatorCommon(KsefTestCommon):
         # Each test rolls Odoo back (invoice numbers are reused): KSeF must forget as well.
         self.ksef_control("reset")
         self.addCleanup(self.ksef_control, "faults/clear")
+
+
+KSEF_TEST_NIP = "5265877635"
+
+
+class KsefOfflineTestMixin:
+    """Uploads KSeF look-alike certificates through the upload wizard, as an administrator."""
+
+    @classmethod
+    def _ksef_make_certificate(cls, kind=devcerts.OFFLINE, nip=KSEF_TEST_NIP, key_type="ec", **kwargs):
+        return devcerts.make_certificate(kind, nip, key_type=key_type, **kwargs)
+
+    @classmethod
+    def _ksef_upload_certificate(cls, certificate=None, key=None, file_format="pem", password=None,
+                                 use_as_offline=True, company=None, name="KSeF Offline", **make):
+        if certificate is None:
+            certificate, key = cls._ksef_make_certificate(**make)
+        if file_format == "pkcs12":
+            values = {"certificate_file": base64.b64encode(devcerts.to_pkcs12(certificate, key, password or "secret"))}
+        else:
+            cert_pem, key_pem = devcerts.to_pem(certificate, key, password)
+            values = {"certificate_file": base64.b64encode(cert_pem), "key_file": base64.b64encode(key_pem)}
+        wizard = cls.env["l10n_pl_ksef.certificate.upload"].sudo().create({
+            "company_id": (company or cls.company).id,
+            "name": name,
+            "file_format": file_format,
+            "password": password or ("secret" if file_format == "pkcs12" else False),
+            "use_as_offline": use_as_offline,
+            **values,
+        })
+        action = wizard.action_upload()
+        return cls.env["certificate.certificate"].sudo().browse(action["res_id"]), certificate, key
