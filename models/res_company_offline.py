@@ -7,7 +7,7 @@ import logging
 
 from markupsafe import Markup, escape
 
-from odoo import _, api, fields
+from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
 from ..ksef import certificates as ksef_certificates
