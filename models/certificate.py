@@ -4,7 +4,6 @@ The type (Offline / Authentication), the 16-hex serial, the subject identifier a
 are read from the certificate itself with ``ksef.certificates``; nothing is typed in by hand.
 """
 import base64
-import datetime
 import logging
 
 from odoo import _, api, fields, models

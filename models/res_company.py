@@ -1,6 +1,7 @@
 """KSeF on the company: its NIP, and the connection (environment, context, credentials and
 the cached tokens). Secrets (KSeF token, access/refresh tokens) are readable by administrators
 only and are read with sudo() inside the sending code, never logged and never shown in chatter."""
+import base64
 import datetime as _datetime
 import logging as _logging
 
@@ -218,14 +219,14 @@ class ResCompany(models.Model):
             values.update(l10n_pl_ksef_refresh_token=client.refresh_token.token,
                           l10n_pl_ksef_refresh_token_until=_utc_naive(client.refresh_token.valid_until))
         # Through super(): storing tokens must not itself look like a change of connection.
-        super(ResCompanyKsefConnection, self.sudo()).write(values)
+        super(ResCompany, self.sudo()).write(values)
 
     def _l10n_pl_ksef_forget_tokens(self):
         values = {"l10n_pl_ksef_access_token": False, "l10n_pl_ksef_access_token_until": False,
                   "l10n_pl_ksef_refresh_token": False, "l10n_pl_ksef_refresh_token_until": False}
         for company in self.sudo():
             if company.l10n_pl_ksef_access_token or company.l10n_pl_ksef_refresh_token:
-                super(ResCompanyKsefConnection, company).write(values)
+                super(ResCompany, company).write(values)
 
     def _l10n_pl_ksef_new_client(self, **tokens):
         self.ensure_one()

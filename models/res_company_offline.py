@@ -2,15 +2,13 @@
 certificate and its expiry warnings, and the offline readiness panel. The KSeF environment
 itself (which also decides the QR host and the Latarnia polled) is defined with the connection
 settings in res_company.py."""
-import datetime
 import logging
 
 from markupsafe import Markup, escape
 
 from odoo import _, api, fields, models
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import UserError
 
-from ..ksef import certificates as ksef_certificates
 from ..ksef import deadlines as ksef_deadlines
 from ..ksef.latarnia import LatarniaClient, LatarniaUnavailable
 

@@ -1,7 +1,7 @@
 from odoo import _, api, fields, models
 
 from ..models.account_move_ksef_offline import OFFLINE_MODES
-from ..models.res_company import LATARNIA_STATUSES
+from ..models.res_company_offline import LATARNIA_STATUSES
 
 
 class L10nPlKsefOfflineWizard(models.TransientModel):
