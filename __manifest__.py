@@ -16,6 +16,7 @@
         "views/account_move_views.xml",
         "views/res_config_settings_views.xml",
         "views/menus.xml",
+        "data/ir_cron_engine.xml",
     ],
     "post_init_hook": "_l10n_pl_ksef_post_init",
     "installable": True,
