@@ -410,7 +410,7 @@ class AccountMove(models.Model):
                 "mimetype": "application/xml",
                 "res_model": "account.move",
                 "res_id": r["move"].id,
-                "description": _("KSeF official receipt (UPO) for KSeF number %s", r["ksef_number"]),
+                "description": self.env._("KSeF official receipt (UPO) for KSeF number %s", r["ksef_number"]),
             } for r in new_upos])
             for result, attachment in zip(new_upos, attachments):
                 result["upo"] = attachment
