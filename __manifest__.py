@@ -22,6 +22,7 @@
         "views/account_move_offline_views.xml",
         "views/res_company_offline_views.xml",
         "report/report_invoice.xml",
+        "data/ir_cron_engine.xml",
     ],
     "post_init_hook": "_l10n_pl_ksef_post_init",
     "installable": True,

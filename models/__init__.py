@@ -12,3 +12,4 @@ from . import res_config_settings
 from . import l10n_pl_ksef_event
 from . import certificate
 from . import account_move_ksef_offline
+from . import l10n_pl_ksef_engine

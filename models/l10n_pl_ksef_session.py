@@ -30,6 +30,7 @@ class L10nPlKsefSession(models.Model):
         threshold = fields.Datetime.add(fields.Datetime.now(), minutes=margin_minutes)
         record = Session.search([
             ("company_id", "=", company.id), ("state", "=", "open"), ("api_url", "=", client.base_url),
+            ("engine", "=", False),
             "|", ("valid_until", "=", False), ("valid_until", ">", threshold),
         ], limit=1)
         if record:

@@ -1,0 +1,495 @@
+"""Submission engine on the Odoo side: the retrying cron that flushes waiting invoices to KSeF.
+
+Waiting invoices (``to_send`` and ``offline``, frozen, not in backoff) of each company go out
+through ``ksef.submission.Submitter``: in batch sessions from ``l10n_pl_ksef_batch_threshold``
+invoices of one mode upwards (a session never mixes offline and online invoices), one by one in
+an interactive session below it. Nearest deadline first, then oldest.
+
+Exactly once:
+* rows are claimed with ``SELECT … FOR UPDATE SKIP LOCKED``: two workers never claim the same
+  invoice; a claim never spans more than what the next session takes;
+* ``EngineJournal`` (a ``ksef.submission.Journal``) stores every session in
+  ``l10n_pl_ksef.session`` (kind, offline flag, the hashes it may hold) and marks its invoices
+  ``sending`` — and commits — BEFORE any upload or send; from then on the row's state keeps
+  every other worker away, even after the lock is gone;
+* each run first ``reconcile``s the unsettled sessions (asks KSeF what it holds), and only
+  what KSeF certainly does not have comes back to the queue;
+* KSeF's own duplicate check is the last net: a 440 of our own file is adopted.
+
+The cron is armed by events (``ir.cron._trigger``): an invoice joining the queue, Retry-After,
+backoff, the end of a pause, the nearest deadline; its interval is only a safety net.
+"""
+import datetime
+import json
+import logging
+import random
+import time
+
+from odoo import _, api, fields, models
+from odoo.tools import SQL
+
+from ..ksef import errors as ksef_errors
+from ..ksef import submission
+
+_logger = logging.getLogger(__name__)
+
+WAITING_STATES = ("to_send", "offline")
+CRON_XMLID = "l10n_pl_ksef.ir_cron_l10n_pl_ksef_submit"
+# An invoice joining the queue is picked up this many seconds later (several join at once).
+ARM_DELAY = 10
+# A paused company (Latarnia maintenance/failure) is looked at again after this long at most.
+PAUSE_RECHECK = datetime.timedelta(minutes=5)
+# Send an invoice at least this long before its deadline ends, even during a backoff.
+DEADLINE_MARGIN = datetime.timedelta(hours=6)
+MAX_CLAIM = submission.MAX_INVOICES_PER_SESSION
+# A worker holds a PostgreSQL session-level advisory lock (ADVISORY_CLASS, session id) on every
+# session it is working on: it survives the journal's commits and dies with the worker, so
+# another worker reconciles a session only once its worker is gone. Threads of one process
+# (which may share a connection) also see the sessions in flight here.
+ADVISORY_CLASS = 0x4B534546 & 0x7FFFFFFF   # "KSEF"
+_IN_FLIGHT = set()
+
+
+class L10nPlKsefSessionJournal(models.Model):
+    """Sessions opened by the engine are journal entries: what KSeF may hold from us."""
+    _inherit = "l10n_pl_ksef.session"
+
+    engine = fields.Boolean(readonly=True, index=True,
+                            help="Opened by the submission engine (not reused by the Post button).")
+    kind = fields.Selection([("online", "Interactive"), ("batch", "Batch")], default="online", readonly=True)
+    offline_mode = fields.Boolean(string="Offline invoices", readonly=True)
+    invoice_hashes = fields.Text(readonly=True, help="JSON: invoice hash -> invoice id, for every invoice the "
+                                                     "session may hold.")
+    invoice_count = fields.Integer(readonly=True)
+    journal_state = fields.Selection([
+        ("opened", "Opened (sending)"), ("closed", "Closed (KSeF processing)"), ("settled", "Settled"),
+    ], readonly=True, index=True)
+    upo_ids = fields.Many2many("ir.attachment", string="Session UPO", readonly=True,
+                               help="The collective UPO of a batch session, stored once for all its invoices.")
+
+    def _l10n_pl_ksef_session_record(self):
+        self.ensure_one()
+        return submission.SessionRecord(
+            self.reference_number, submission.BATCH if self.kind == "batch" else submission.ONLINE,
+            self.offline_mode, json.loads(self.invoice_hashes or "{}"),
+            self.create_date.replace(tzinfo=datetime.timezone.utc).timestamp() if self.create_date else None)
+
+
+class ResCompanyKsefEngine(models.Model):
+    _inherit = "res.company"
+
+    l10n_pl_ksef_batch_threshold = fields.Integer(
+        string="KSeF batch from", default=10,
+        help="From this many waiting invoices of one mode, they go to KSeF in batch sessions "
+             "(much faster, few rate-limited calls); fewer are sent one by one.")
+    l10n_pl_ksef_engine_failures = fields.Integer(copy=False, readonly=True,
+                                                  help="Consecutive failed runs of the KSeF sending (backoff).")
+
+
+class AccountMoveKsefEngine(models.Model):
+    _inherit = "account.move"
+
+    l10n_pl_ksef_next_try = fields.Datetime(
+        string="KSeF next attempt", copy=False, readonly=True, index=True,
+        help="KSeF asked to wait, or could not be reached: the invoice is sent again from this time on.")
+    l10n_pl_ksef_attempts = fields.Integer(string="KSeF attempts", copy=False, readonly=True)
+
+    # ---- arming the cron -------------------------------------------------------------------
+
+    def write(self, vals):
+        result = super().write(vals)
+        if vals.get("l10n_pl_ksef_state") in WAITING_STATES and not self.env.context.get("l10n_pl_ksef_engine"):
+            self._l10n_pl_ksef_engine_arm(fields.Datetime.now() + datetime.timedelta(seconds=ARM_DELAY))
+        return result
+
+    @api.model
+    def _l10n_pl_ksef_engine_arm(self, at):
+        cron = self.env.ref(CRON_XMLID, raise_if_not_found=False)
+        if cron:
+            cron.sudo()._trigger(max(at, fields.Datetime.now()))
+
+    def action_l10n_pl_ksef_queue(self):
+        """Freeze and queue invoices for the automatic sending (the cron sends them shortly)."""
+        moves = self.filtered(lambda m: m._l10n_pl_ksef_is_applicable() and not m.l10n_pl_ksef_state)
+        moves.action_l10n_pl_ksef_freeze()
+        moves._l10n_pl_ksef_write({"l10n_pl_ksef_state": "to_send"})
+        return True
+
+    # ---- the cron --------------------------------------------------------------------------
+
+    @api.model
+    def _cron_l10n_pl_ksef_submit(self):
+        if self.env["ir.config_parameter"].sudo().get_param("database.is_neutralized"):
+            _logger.info("KSeF sending skipped: this database is neutralized")
+            return
+        for company in self._l10n_pl_ksef_engine_companies():
+            try:
+                self.with_company(company)._l10n_pl_ksef_engine_run(company)
+                if company.l10n_pl_ksef_engine_failures:
+                    company.sudo().l10n_pl_ksef_engine_failures = 0
+                    self._l10n_pl_ksef_engine_commit()
+            except Exception as error:  # one company's trouble never stops the others
+                if self._l10n_pl_ksef_engine_can_commit():
+                    self.env.cr.rollback()
+                else:
+                    raise
+                failures = company.sudo().l10n_pl_ksef_engine_failures + 1
+                delay = submission.backoff(failures, base=30.0, cap=3600.0)
+                _logger.warning("KSeF sending of company %s failed (%s: %s); next try in %.0f s",
+                                company.id, type(error).__name__, error if isinstance(error, ksef_errors.KsefError)
+                                else "", delay)
+                company.sudo().l10n_pl_ksef_engine_failures = failures
+                self._l10n_pl_ksef_engine_arm(fields.Datetime.now() + datetime.timedelta(seconds=delay))
+                self._l10n_pl_ksef_engine_commit()
+
+    @api.model
+    def _l10n_pl_ksef_engine_companies(self):
+        self.env.flush_all()
+        self.env.cr.execute("""
+            SELECT company_id FROM account_move
+             WHERE l10n_pl_ksef_state IN ('to_send', 'offline') AND state = 'posted'
+            UNION
+            SELECT company_id FROM l10n_pl_ksef_session
+             WHERE engine AND journal_state IN ('opened', 'closed')
+        """)
+        return self.env["res.company"].browse(sorted(r[0] for r in self.env.cr.fetchall()))
+
+    @api.model
+    def _l10n_pl_ksef_engine_can_commit(self):
+        return self.env["account.move.send"]._can_commit() and not self.env.context.get("l10n_pl_ksef_no_commit")
+
+    @api.model
+    def _l10n_pl_ksef_engine_commit(self):
+        if self._l10n_pl_ksef_engine_can_commit():
+            self.env.cr.commit()
+
+    @api.model
+    def _l10n_pl_ksef_engine_paused(self, company):
+        """None when sending may go on; else when to look again."""
+        paused = getattr(company, "_l10n_pl_ksef_sending_paused", None)
+        if not paused or not paused():
+            return None
+        resumes = getattr(company, "_l10n_pl_ksef_sending_resumes_at", None)
+        at = resumes() if resumes else None
+        return min(at, fields.Datetime.now() + PAUSE_RECHECK) if at else fields.Datetime.now() + PAUSE_RECHECK
+
+    @api.model
+    def _l10n_pl_ksef_engine_submitter(self, company, client, journal):
+        options = {"batch_threshold": max(1, company.l10n_pl_ksef_batch_threshold or 10),
+                   "max_inline_wait": 30.0, "session_timeout": 300.0}
+        options.update(self.env.context.get("l10n_pl_ksef_engine_options") or {})
+        return submission.Submitter(client, journal=journal, **options)
+
+    @api.model
+    def _l10n_pl_ksef_engine_journal(self, company):
+        return EngineJournal(self.env, company)
+
+    @api.model
+    def _l10n_pl_ksef_engine_run(self, company, limit=None):
+        """One run for one company: reconcile unsettled sessions, then send the queue.
+        Returns counts by outcome status."""
+        Move = self.with_context(l10n_pl_ksef_engine=True).sudo().with_company(company)
+        stats = {}
+        resume_at = Move._l10n_pl_ksef_engine_paused(company)
+        if resume_at:
+            _logger.info("KSeF sending of company %s paused (Latarnia); looking again at %s", company.id, resume_at)
+            Move._l10n_pl_ksef_engine_arm(resume_at)
+            return stats
+        unsettled = Move.env["l10n_pl_ksef.session"].sudo().search([
+            ("company_id", "=", company.id), ("engine", "=", True), ("journal_state", "in", ("opened", "closed"))],
+            order="id")
+        if not unsettled and not Move._l10n_pl_ksef_engine_claim(company, 1, lock=False):
+            return stats
+        client = company._l10n_pl_ksef_client()
+        journal = Move._l10n_pl_ksef_engine_journal(company)
+        submitter = Move._l10n_pl_ksef_engine_submitter(company, client, journal)
+        try:
+            Move._l10n_pl_ksef_engine_send(company, submitter, journal, unsettled, stats, limit)
+        finally:
+            journal.release()
+        Move._l10n_pl_ksef_engine_rearm(company)
+        return stats
+
+    @api.model
+    def _l10n_pl_ksef_engine_send(self, company, submitter, journal, unsettled, stats, limit):
+        Move = self
+        unsettled = unsettled.filtered(journal.take_over)
+        if unsettled:
+            Move._l10n_pl_ksef_engine_reconcile(submitter, journal, unsettled, stats)
+        seen = []
+        limit = limit or 10 * MAX_CLAIM
+        while len(seen) < limit:
+            ids = Move._l10n_pl_ksef_engine_claim(company, min(MAX_CLAIM, limit - len(seen)), exclude=seen)
+            if not ids:
+                break
+            seen += ids
+            items = Move._l10n_pl_ksef_engine_items(Move.browse(ids))
+            for index, session_plan in enumerate(submitter.plan(items).sessions):
+                session_items = session_plan.items
+                if index:
+                    # the previous session's commit released the row locks: take them again
+                    still = set(Move._l10n_pl_ksef_engine_claim(company, len(session_items),
+                                                                only=[i.key for i in session_items]))
+                    session_items = [i for i in session_items if i.key in still]
+                if not session_items:
+                    continue
+                outcomes = submitter.submit(session_items)
+                for outcome in outcomes:
+                    stats[outcome.status] = stats.get(outcome.status, 0) + 1
+                # a session that could not even be opened reports its items without journaling
+                unjournaled = [o for o in outcomes if o.status == submission.RETRY and not o.session_reference]
+                if unjournaled:
+                    journal.outcomes(unjournaled)
+                journal.flush()
+
+    @api.model
+    def _l10n_pl_ksef_engine_claim(self, company, limit, exclude=(), only=None, lock=True):
+        """Ids of waiting invoices, nearest deadline first, then oldest; locked (SKIP LOCKED)."""
+        order = SQL("m.id")
+        if "l10n_pl_ksef_deadline" in self._fields and self._fields["l10n_pl_ksef_deadline"].store:
+            order = SQL("m.l10n_pl_ksef_deadline ASC NULLS LAST, m.id")
+        query = SQL("""
+            SELECT m.id FROM account_move m
+             WHERE m.company_id = %(company)s AND m.state = 'posted'
+               AND m.l10n_pl_ksef_state IN %(states)s AND m.l10n_pl_ksef_xml_id IS NOT NULL
+               AND (m.l10n_pl_ksef_next_try IS NULL OR m.l10n_pl_ksef_next_try <= %(now)s)
+               %(exclude)s %(only)s
+             ORDER BY %(order)s
+             LIMIT %(limit)s
+             %(lock)s
+        """, company=company.id, states=WAITING_STATES, now=fields.Datetime.now(),
+            exclude=SQL("AND m.id != ALL(%s)", list(exclude)) if exclude else SQL(),
+            only=SQL("AND m.id = ANY(%s)", list(only)) if only is not None else SQL(),
+            order=order, limit=limit, lock=SQL("FOR UPDATE OF m SKIP LOCKED") if lock else SQL())
+        self.env.flush_all()
+        self.env.cr.execute(query)
+        return [row[0] for row in self.env.cr.fetchall()]
+
+    @api.model
+    def _l10n_pl_ksef_engine_items(self, moves):
+        """``submission.Item``s of the frozen bytes (hash-checked); unreadable ones are set aside."""
+        items = []
+        for move in moves:
+            try:
+                xml = move._l10n_pl_ksef_frozen_xml()
+            except Exception as error:  # noqa: BLE001 - a broken file must not block the queue
+                _logger.warning("KSeF: invoice %s not sent, frozen XML unusable: %s", move.id, error)
+                move._l10n_pl_ksef_write({"l10n_pl_ksef_error": str(error),
+                                          "l10n_pl_ksef_next_try": fields.Datetime.now() + datetime.timedelta(days=1)})
+                continue
+            offline = move.l10n_pl_ksef_state == "offline" or bool(move._l10n_pl_ksef_is_offline())
+            corrected = move._l10n_pl_ksef_hash_of_corrected_invoice() or None
+            items.append(submission.Item(move.id, xml, move.l10n_pl_ksef_xml_hash, offline, corrected))
+        return items
+
+    @api.model
+    def _l10n_pl_ksef_engine_reconcile(self, submitter, journal, sessions, stats):
+        """Ask KSeF about every unsettled session before sending anything again."""
+        ids = set()
+        for session in sessions:
+            ids.update(int(key) for key in json.loads(session.invoice_hashes or "{}").values())
+        moves = self.browse(sorted(ids)).exists().filtered(lambda m: m.l10n_pl_ksef_state == "sending")
+        items = self._l10n_pl_ksef_engine_items(moves)
+        records = [session._l10n_pl_ksef_session_record() for session in sessions]
+        journal.remember(sessions)
+        result = submitter.reconcile(records, items)
+        for outcome in result.outcomes:
+            stats["reconciled_" + outcome.status] = stats.get("reconciled_" + outcome.status, 0) + 1
+        if result.to_resend:
+            # KSeF does not hold them: back to the queue, sent below in this very run
+            journal.outcomes([submission.Outcome(item.key, submission.RETRY, item.invoice_hash, retry_after=0,
+                                                 description=_("Not received by KSeF; sent again."))
+                              for item in result.to_resend])
+        journal.flush()
+
+    @api.model
+    def _l10n_pl_ksef_engine_rearm(self, company):
+        """Arm the cron for the earliest moment something can be done: a retry time, a pending
+        session, or the margin before the nearest deadline."""
+        at = []
+        self.env.flush_all()
+        self.env.cr.execute("""
+            SELECT MIN(l10n_pl_ksef_next_try) FROM account_move
+             WHERE company_id = %s AND state = 'posted' AND l10n_pl_ksef_state IN %s
+        """, [company.id, WAITING_STATES])
+        next_try = self.env.cr.fetchone()[0]
+        if next_try:
+            at.append(next_try)
+        if self.env["l10n_pl_ksef.session"].sudo().search_count([
+                ("company_id", "=", company.id), ("engine", "=", True),
+                ("journal_state", "in", ("opened", "closed"))], limit=1):
+            at.append(fields.Datetime.now() + datetime.timedelta(seconds=30))
+        if at:
+            self._l10n_pl_ksef_engine_arm(min(at))
+
+    @api.model
+    def _l10n_pl_ksef_engine_next_try(self, move, retry_after):
+        """When a retried invoice may go again: Retry-After or backoff, never past the margin
+        before its deadline."""
+        delay = retry_after if retry_after is not None else submission.backoff(move.l10n_pl_ksef_attempts, 5.0, 3600.0)
+        at = fields.Datetime.now() + datetime.timedelta(seconds=max(0.0, delay))
+        deadline = move.l10n_pl_ksef_deadline if "l10n_pl_ksef_deadline" in move._fields else None
+        if deadline:
+            latest = datetime.datetime.combine(deadline, datetime.time.min) - DEADLINE_MARGIN
+            if latest > fields.Datetime.now():
+                at = min(at, latest)
+        return at
+
+
+class EngineJournal(submission.Journal):
+    """``ksef.submission.Journal`` on ``l10n_pl_ksef.session``/``l10n_pl_ksef.document``: progress
+    is committed before each network effect the engine announces (outside tests)."""
+
+    def __init__(self, env, company):
+        self.env = env(context=dict(env.context, l10n_pl_ksef_engine=True))
+        self.company = company
+        self.Move = self.env["account.move"].sudo().with_company(company)
+        self.sessions = {}      # reference -> l10n_pl_ksef.session
+        self.upos = {}          # (session reference, UPO page reference) -> ir.attachment
+        self.held = []          # sessions this run holds (advisory lock)
+
+    def _commit(self):
+        self.Move._l10n_pl_ksef_engine_commit()
+
+    def _hold(self, session):
+        """Mark ``session`` as ours while this run works on it (see ADVISORY_CLASS)."""
+        self.env.cr.execute("SELECT pg_advisory_lock(%s, %s)", [ADVISORY_CLASS, session.id])
+        self.held.append(session)
+        _IN_FLIGHT.add(session.reference_number)
+
+    def take_over(self, session):
+        """True when no live worker is working on ``session``; it is then ours."""
+        if session.reference_number in _IN_FLIGHT:
+            return False
+        self.env.cr.execute("SELECT pg_try_advisory_lock(%s, %s)", [ADVISORY_CLASS, session.id])
+        if not self.env.cr.fetchone()[0]:
+            return False
+        self.env.cr.execute("SELECT pg_advisory_unlock(%s, %s)", [ADVISORY_CLASS, session.id])
+        self._hold(session)
+        return True
+
+    def release(self):
+        for session in self.held:
+            _IN_FLIGHT.discard(session.reference_number)
+            try:
+                self.env.cr.execute("SELECT pg_advisory_unlock(%s, %s)", [ADVISORY_CLASS, session.id])
+            except Exception:  # noqa: BLE001 - the connection is gone: so is the lock
+                _logger.info("KSeF: advisory lock of session %s not released", session.reference_number)
+        self.held = []
+
+    def remember(self, sessions):
+        for session in sessions:
+            self.sessions[session.reference_number] = session
+
+    def flush(self):
+        self.env.flush_all()
+        self._commit()
+
+    def session_opened(self, record):
+        Session = self.env["l10n_pl_ksef.session"].sudo()
+        moves = self.Move.browse(sorted(int(key) for key in record.hashes.values()))
+        session = Session.create({
+            "company_id": self.company.id,
+            "reference_number": record.reference,
+            "state": "closed",          # never reused by the Post button
+            "engine": True,
+            "kind": "batch" if record.kind == submission.BATCH else "online",
+            "offline_mode": record.offline_mode,
+            "invoice_hashes": json.dumps(record.hashes),
+            "invoice_count": len(record.hashes),
+            "journal_state": "opened",
+            "api_url": self.company.sudo()._l10n_pl_ksef_api_url(),
+        })
+        self.sessions[record.reference] = session
+        self._hold(session)
+        now = fields.Datetime.now()
+        self.env["l10n_pl_ksef.document"].sudo().create([{
+            "move_id": move.id,
+            "company_id": self.company.id,
+            "session_reference": record.reference,
+            "invoice_hash": move.l10n_pl_ksef_xml_hash,
+            "offline_mode": record.offline_mode,
+            "state": "sending",
+            "sent_at": now,
+        } for move in moves])
+        moves.with_context(tracking_disable=True)._l10n_pl_ksef_write({
+            "l10n_pl_ksef_state": "sending", "l10n_pl_ksef_error": False})
+        self.flush()
+
+    def session_closed(self, session_reference):
+        session = self.sessions.get(session_reference)
+        if session and session.journal_state == "opened":
+            session.journal_state = "closed"
+        self.flush()
+
+    def session_settled(self, session_reference):
+        session = self.sessions.get(session_reference) or self.env["l10n_pl_ksef.session"].sudo().search(
+            [("reference_number", "=", session_reference), ("engine", "=", True)], limit=1)
+        if session:
+            session.journal_state = "settled"
+        self.flush()
+
+    def _session_upo(self, shared):
+        key = (shared.session_reference, shared.upo_reference)
+        if key not in self.upos:
+            session = self.sessions.get(shared.session_reference) or self.env["l10n_pl_ksef.session"].sudo().search(
+                [("reference_number", "=", shared.session_reference)], limit=1)
+            attachment = self.env["ir.attachment"].sudo().create({
+                "name": "UPO_%s_%s.xml" % (shared.session_reference, shared.upo_reference),
+                "raw": shared.xml,
+                "mimetype": "application/xml",
+                "res_model": "l10n_pl_ksef.session" if session else False,
+                "res_id": session.id if session else 0,
+                "description": _("KSeF collective UPO of session %s", shared.session_reference),
+            })
+            if session:
+                session.upo_ids = [(4, attachment.id)]
+            self.upos[key] = attachment
+        return self.upos[key]
+
+    def outcomes(self, outcomes):
+        moves = self.Move.browse([o.key for o in outcomes]).exists()
+        by_id = {move.id: move for move in moves}
+        documents = self.env["l10n_pl_ksef.document"].sudo().search(
+            [("move_id", "in", moves.ids), ("state", "=", "sending")], order="id")
+        document_of = {document.move_id.id: document for document in documents}   # latest wins
+        results = []
+        for outcome in outcomes:
+            move = by_id.get(outcome.key)
+            if move is None:
+                continue
+            document = document_of.get(move.id, self.env["l10n_pl_ksef.document"])
+            document_values = {}
+            if outcome.invoice_reference:
+                document_values["invoice_reference"] = outcome.invoice_reference
+            if outcome.session_reference and outcome.status != submission.DUPLICATE_ADOPTED:
+                document_values["session_reference"] = outcome.session_reference
+            result = {"move": move, "document": document, "code": outcome.code,
+                      "description": outcome.description, "details": outcome.details,
+                      "document_values": document_values}
+            if outcome.status in (submission.ACCEPTED, submission.DUPLICATE_ADOPTED):
+                result.update(verdict="adopted" if outcome.status == submission.DUPLICATE_ADOPTED else "accepted",
+                              ksef_number=outcome.ksef_number, acquisition_date=outcome.acquisition_date,
+                              upo_xml=outcome.upo_xml,
+                              move_values={"l10n_pl_ksef_next_try": False, "l10n_pl_ksef_attempts": 0})
+                if outcome.session_upo is not None:
+                    result["upo"] = self._session_upo(outcome.session_upo)
+                if outcome.status == submission.ACCEPTED:
+                    result["code"] = 200
+            elif outcome.status == submission.REJECTED:
+                result.update(verdict="rejected", error=outcome.description)
+            elif outcome.status == submission.RETRY:
+                offline = bool(document.offline_mode) if document else (
+                    move.l10n_pl_ksef_state == "offline" or bool(move._l10n_pl_ksef_is_offline()))
+                next_try = self.Move._l10n_pl_ksef_engine_next_try(move, outcome.retry_after)
+                result.update(verdict="retry", retry_state="offline" if offline else "to_send",
+                              error=outcome.description or "",
+                              move_values={"l10n_pl_ksef_next_try": next_try,
+                                           "l10n_pl_ksef_attempts": move.l10n_pl_ksef_attempts + 1})
+                if not document:
+                    result["document"] = document
+            else:   # pending: stays "sending"; its session stays unsettled and is reconciled later
+                result.update(verdict="pending")
+            results.append(result)
+        self.Move._l10n_pl_ksef_apply_results(results, bulk=True)
+        self.flush()
