@@ -3,6 +3,7 @@
 # then there are no models to load.
 if __name__.startswith("odoo.addons."):
     from . import models
+    from . import wizard
 
 
 def _l10n_pl_ksef_post_init(env):

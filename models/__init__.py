@@ -8,3 +8,6 @@ from . import l10n_pl_ksef_session
 from . import account_move_ksef_send
 from . import account_move_send
 from . import res_config_settings
+from . import l10n_pl_ksef_event
+from . import certificate
+from . import account_move_ksef_offline

@@ -151,3 +151,42 @@ class KsefSimulatorCommon(KsefTestCommon):
         # Each test rolls Odoo back (invoice numbers are reused): KSeF must forget as well.
         self.ksef_control("reset")
         self.addCleanup(self.ksef_control, "faults/clear")
+
+
+# =============================================================================================
+# Offline issuing helpers (branch "offline")
+# =============================================================================================
+import base64 as _base64  # noqa: E402
+
+from ..ksef import devcerts  # noqa: E402
+
+KSEF_TEST_NIP = "5265877635"
+
+
+class KsefOfflineTestMixin:
+    """Uploads KSeF look-alike certificates through the upload wizard, as an administrator."""
+
+    @classmethod
+    def _ksef_make_certificate(cls, kind=devcerts.OFFLINE, nip=KSEF_TEST_NIP, key_type="ec", **kwargs):
+        return devcerts.make_certificate(kind, nip, key_type=key_type, **kwargs)
+
+    @classmethod
+    def _ksef_upload_certificate(cls, certificate=None, key=None, file_format="pem", password=None,
+                                 use_as_offline=True, company=None, name="KSeF Offline", **make):
+        if certificate is None:
+            certificate, key = cls._ksef_make_certificate(**make)
+        if file_format == "pkcs12":
+            values = {"certificate_file": _base64.b64encode(devcerts.to_pkcs12(certificate, key, password or "secret"))}
+        else:
+            cert_pem, key_pem = devcerts.to_pem(certificate, key, password)
+            values = {"certificate_file": _base64.b64encode(cert_pem), "key_file": _base64.b64encode(key_pem)}
+        wizard = cls.env["l10n_pl_ksef.certificate.upload"].sudo().create({
+            "company_id": (company or cls.company).id,
+            "name": name,
+            "file_format": file_format,
+            "password": password or ("secret" if file_format == "pkcs12" else False),
+            "use_as_offline": use_as_offline,
+            **values,
+        })
+        action = wizard.action_upload()
+        return cls.env["certificate.certificate"].sudo().browse(action["res_id"]), certificate, key

@@ -1,0 +1,2 @@
+from . import l10n_pl_ksef_offline_wizard
+from . import l10n_pl_ksef_certificate_upload
