@@ -11,3 +11,6 @@ from . import res_config_settings
 from . import l10n_pl_ksef_event
 from . import certificate
 from . import account_move_ksef_offline
+from . import account_move_ksef_correction
+from . import account_move_ksef_cockpit
+from . import l10n_pl_ksef_dashboard

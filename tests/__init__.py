@@ -6,3 +6,5 @@ from . import test_offline
 from . import test_offline_pdf
 from . import test_certificates
 from . import test_latarnia
+from . import test_correction
+from . import test_cockpit
