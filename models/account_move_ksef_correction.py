@@ -59,8 +59,12 @@ def fa3_business_content(xml):
     technical correction may fix. Works on files that fail the schema, as long as they parse."""
     try:
         root = etree.fromstring(xml)
-    except etree.XMLSyntaxError as error:
-        raise ValueError("not well-formed XML: %s" % error) from error
+    except etree.XMLSyntaxError:
+        # A rejected file may not even be well-formed (e.g. a control character in a name):
+        # read what can be read; the comparison still needs every business element.
+        root = etree.fromstring(xml, etree.XMLParser(recover=True))
+        if root is None:
+            raise ValueError("not an XML document") from None
     content = {}
     fa = next((child for child in root if _local(child) == "Fa"), None)
     if fa is None:
@@ -281,15 +285,14 @@ class AccountMove(models.Model):
         """Keep these credit notes until their originals have a KSeF number: marked to send, not
         frozen (their e-invoice names the original's KSeF number), said once in the chatter."""
         for move in self:
-            newly = move.l10n_pl_ksef_state != "to_send"
-            if newly:
+            already_held = move.l10n_pl_ksef_waiting_original
+            if move.l10n_pl_ksef_state != "to_send":
                 move._l10n_pl_ksef_write({"l10n_pl_ksef_state": "to_send"})
-            if newly or not move.l10n_pl_ksef_waiting_original:
+            if not already_held:
                 move._l10n_pl_ksef_log(_(
                     "Held: credit note %(move)s corrects invoice %(original)s, which has no KSeF number yet (issued "
                     "offline). KSeF takes a correction only once its original has a KSeF number; it will be sent "
                     "as soon as the original is accepted.", move=move.name, original=move.reversed_entry_id.name))
-            move.invalidate_recordset(["l10n_pl_ksef_waiting_original"])
         return True
 
     def action_l10n_pl_ksef_post(self):
