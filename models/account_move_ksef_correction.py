@@ -279,6 +279,21 @@ class AccountMove(models.Model):
         self._l10n_pl_ksef_commit()
         return attachment
 
+    def _l10n_pl_ksef_handle_unreachable(self, error):
+        # A prepared technical correction KSeF could not take now stays prepared: back among the
+        # invoices issued offline, sent later (with its hashOfCorrectedInvoice) by the engine.
+        # It is not "issued offline" again: its mode, justification and KOD II stay as issued.
+        self.ensure_one()
+        if self.l10n_pl_ksef_corrected_hash and self.l10n_pl_ksef_offline_mode and self.l10n_pl_ksef_state == "to_send":
+            self._l10n_pl_ksef_write({"l10n_pl_ksef_state": "offline",
+                                      "l10n_pl_ksef_error": self._l10n_pl_ksef_error_text(error)})
+            self._l10n_pl_ksef_log(_(
+                "KSeF cannot be reached right now: the technical correction is prepared and waits with the "
+                "invoices issued offline; it will be sent to KSeF later. (%s)", self._l10n_pl_ksef_error_text(error)))
+            self._l10n_pl_ksef_commit()
+            return False
+        return super()._l10n_pl_ksef_handle_unreachable(error)
+
     # ---- credit notes of offline originals -------------------------------------------------
 
     def _l10n_pl_ksef_hold(self):

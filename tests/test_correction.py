@@ -126,6 +126,25 @@ class TestKsefCorrection(KsefOfflineTestMixin, KsefSimulatorCommon):
             move._l10n_pl_ksef_send_xml(self.company, other_xml, True, rejected_hash)
         self.assertEqual(caught.exception.code, 21166)
 
+    def test_correction_waits_offline_when_ksef_is_unreachable(self):
+        move, rejected_attachment, rejected_xml = self._rejected_offline_invoice()
+        issued_at, kod2 = move.l10n_pl_ksef_offline_issued_at, move.l10n_pl_ksef_qr_certificate_url
+        self.ksef_control("faults", {"down": True, "down_mode": "close"})
+        move.with_user(self.user).action_l10n_pl_ksef_technical_correction()
+        # Prepared and kept: waiting among the offline invoices, not issued offline a second time.
+        self.assertEqual(move.l10n_pl_ksef_state, "offline")
+        self.assertEqual(move.l10n_pl_ksef_corrected_hash, crypto.sha256_b64(rejected_xml))
+        self.assertEqual(move._l10n_pl_ksef_hash_of_corrected_invoice(), crypto.sha256_b64(rejected_xml))
+        self.assertEqual(move.l10n_pl_ksef_rejected_xml_id, rejected_attachment)
+        self.assertEqual((move.l10n_pl_ksef_offline_issued_at, move.l10n_pl_ksef_qr_certificate_url), (issued_at, kod2))
+        self.assertIn("technical correction is prepared", move.message_ids[0].body)
+        # KSeF back: sent (as the engine will) with offlineMode and the hash of the rejected file.
+        self.ksef_control("faults/clear")
+        self._send_offline(move)
+        self.assertEqual(move.l10n_pl_ksef_state, "accepted")
+        self.assertEqual(move.l10n_pl_ksef_document_ids.sorted("id")[-1].hash_of_corrected_invoice,
+                         crypto.sha256_b64(rejected_xml))
+
     def test_correction_that_does_not_build_is_refused(self):
         """Master data still wrong (here a business buyer without its NIP): the rebuilt e-invoice
         is refused before anything is stored or sent."""
