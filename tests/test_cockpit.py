@@ -198,8 +198,9 @@ class TestKsefCockpit(KsefTestCommon):
             self.assertEqual(by_kind["waiting_original"].count, 1)
             self.assertEqual(by_kind["sending"].count, 1)
             self.assertEqual(by_kind["to_send"].count, 0)
-            # A second opening replaces the user's tiles instead of piling them up.
-            again = Dashboard.action_l10n_pl_ksef_open_overview()
+            # A second opening (through the menu's server action) replaces the user's tiles.
+            again = self.env.ref("l10n_pl_ksef.action_l10n_pl_ksef_overview").with_user(self.user).run()
+            self.assertEqual((again["res_model"], again["view_mode"]), ("l10n_pl_ksef.dashboard", "kanban"))
             self.assertFalse(tiles.exists())
             self.assertEqual(len(Dashboard.search(again["domain"])), len(tiles))
             # Click on a tile: the invoice list with the tile's filter on, which finds its invoices.
