@@ -182,6 +182,35 @@ class TestKsefCorrection(KsefOfflineTestMixin, KsefSimulatorCommon):
         self.assertEqual(move.l10n_pl_ksef_state, "accepted")
         self.assertEqual(move.l10n_pl_ksef_corrected_hash, crypto.sha256_b64(xml))
 
+    def test_business_content_comparison(self):
+        move = self._ksef_invoice(lines=[(100.0, self.tax_23, {"name": "Usługa serwisowa, pakiet A"}),
+                                         (50.0, self.tax_8, {"name": "Książka"})])
+        xml = move._l10n_pl_ksef_build_xml()
+
+        def changed(path, text):
+            root = etree.fromstring(xml)
+            root.find(path, NS).text = text
+            return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+        # What a technical fix may touch: addresses, punctuation and spacing of a line name.
+        self.assertEqual(business_differences(xml, changed("fa:Podmiot2/fa:Adres/fa:AdresL1", "ul. Piotrkowska 100/2")), [])
+        self.assertEqual(business_differences(xml, changed("fa:Fa/fa:FaWiersz/fa:P_7", "Usługa serwisowa - pakiet A")), [])
+        # What it may not: a line's product, amounts or rate, a total, the date or the number.
+        for path, text, where in [
+            ("fa:Fa/fa:FaWiersz/fa:P_7", "Usługa serwisowa, pakiet B", "Fa/FaWiersz[1]/P_7"),
+            ("fa:Fa/fa:FaWiersz/fa:P_11", "99.00", "Fa/FaWiersz[1]/P_11"),
+            ("fa:Fa/fa:FaWiersz/fa:P_12", "8", "Fa/FaWiersz[1]/P_12"),
+            ("fa:Fa/fa:P_13_1", "99.00", "Fa/P_13_1"),
+            ("fa:Fa/fa:P_15", "1.00", "Fa/P_15"),
+            ("fa:Fa/fa:P_1", "2020-01-01", "Fa/P_1"),
+            ("fa:Fa/fa:P_2", "OTHER/1", "Fa/P_2"),
+        ]:
+            self.assertEqual([d[0] for d in business_differences(xml, changed(path, text))], [where], where)
+        root = etree.fromstring(xml)
+        root.find("fa:Fa", NS).remove(root.find("fa:Fa/fa:FaWiersz", NS))
+        self.assertIn("Fa/FaWiersz count", [d[0] for d in business_differences(
+            xml, etree.tostring(root, xml_declaration=True, encoding="UTF-8"))])
+
     def test_permission_rejection_is_not_corrected(self):
         move = self._offline_invoice()
         self.env["l10n_pl_ksef.document"].sudo().create({
