@@ -4,17 +4,12 @@ customer invoice list, and the daily reminders: an activity for the person respo
 business day before and on the deadline, an escalation (activity for the responsible and the
 accounting managers, chatter note) once it has passed. Each reminder is given once per deadline.
 """
-import datetime
-import logging
-
 from markupsafe import Markup
 
 from odoo import _, api, fields, models
 from odoo.osv import expression
 
 from ..ksef import calendar as ksef_calendar
-
-_logger = logging.getLogger(__name__)
 
 WARSAW = "Europe/Warsaw"
 # KSeF states in which an invoice issued offline has not reached KSeF yet (a rejected one has not
@@ -104,9 +99,9 @@ class AccountMove(models.Model):
     # ---- chatter on every transition --------------------------------------------------------
 
     def write(self, vals):
-        new_state = vals.get("l10n_pl_ksef_state")
         if "l10n_pl_ksef_state" not in vals:
             return super().write(vals)
+        new_state = vals["l10n_pl_ksef_state"]
         labels = dict(self._fields["l10n_pl_ksef_state"]._description_selection(self.env))
         before = {move.id: move.l10n_pl_ksef_state for move in self}
         result = super().write(vals)
@@ -133,7 +128,6 @@ class AccountMove(models.Model):
     def _cron_l10n_pl_ksef_deadline_reminders(self, today=None):
         """Give the deadline reminders due today, each once. Returns {level: moves}."""
         today = today or self._l10n_pl_ksef_today()
-        reminder_from = today
         # Deadlines within one business day (or passed) are the only ones that need anything.
         horizon = ksef_calendar.add_business_days(today, 1)
         moves = self.sudo().search([
@@ -144,7 +138,7 @@ class AccountMove(models.Model):
         ])
         given = {level: self.browse() for level, _label in ALERT_LEVELS}
         for move in moves:
-            level = move._l10n_pl_ksef_alert_level_due(reminder_from)
+            level = move._l10n_pl_ksef_alert_level_due(today)
             if not level:
                 continue
             if (move.l10n_pl_ksef_alert_deadline == move.l10n_pl_ksef_deadline

@@ -12,7 +12,6 @@ Credit notes of offline originals: a credit note whose original has no KSeF numb
 to a number that does not exist; it is HELD (state ``to_send``, ``l10n_pl_ksef_waiting_original``)
 and not frozen nor sent until the original has its number, then released.
 """
-import logging
 import re
 
 from lxml import etree
@@ -21,9 +20,7 @@ from markupsafe import Markup
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
-from ..ksef import crypto, fa3
-
-_logger = logging.getLogger(__name__)
+from ..ksef import crypto
 
 # Per-invoice KSeF status codes a technical correction can cure (FACTS §1.7, §4.8).
 TECHNICAL_REJECTION_CODES = (430, 440, 450)

@@ -5,7 +5,6 @@ when the overview is opened (counts depend on today and on the user's companies)
 records of the current user."""
 from odoo import _, api, fields, models
 
-from .account_move_ksef_cockpit import KSEF_WAITING_STATES
 
 CUSTOMER_MOVE_TYPES = ("out_invoice", "out_refund")
 # (kind, label, search filter of the invoice list, colour: 1 red, 2 orange, 3 yellow, 4 blue, 10 green)
