@@ -128,6 +128,8 @@ class AccountMove(models.Model):
     def _cron_l10n_pl_ksef_deadline_reminders(self, today=None):
         """Give the deadline reminders due today, each once. Returns {level: moves}."""
         today = today or self._l10n_pl_ksef_today()
+        # Safety net: credit notes whose original got its number without passing through write().
+        self._l10n_pl_ksef_release_numbered_originals()
         # Deadlines within one business day (or passed) are the only ones that need anything.
         horizon = ksef_calendar.add_business_days(today, 1)
         moves = self.sudo().search([

@@ -366,17 +366,42 @@ class AccountMove(models.Model):
             ("reversed_entry_id", "in", numbered.ids),
             ("move_type", "=", "out_refund"),
             ("l10n_pl_ksef_state", "=", "to_send"),
+            ("l10n_pl_ksef_xml_id", "=", False),
         ]).filtered(lambda m: not m._l10n_pl_ksef_original_pending()).sudo(False)
         for credit_note in released:
-            credit_note._l10n_pl_ksef_log(_(
-                "Released: the corrected invoice %(original)s now has KSeF number %(number)s; the credit note "
-                "can go to KSeF.", original=credit_note.reversed_entry_id.name,
-                number=credit_note.reversed_entry_id.l10n_pl_ksef_number))
+            # Frozen now (its file names the original's KSeF number): the engine sends frozen rows.
+            problem = None
+            try:
+                with self.env.cr.savepoint():
+                    credit_note.action_l10n_pl_ksef_freeze()
+            except UserError as error:
+                problem = error.args[0]
+            body = _("Released: the corrected invoice %(original)s now has KSeF number %(number)s; the credit note "
+                     "can go to KSeF.", original=credit_note.reversed_entry_id.name,
+                     number=credit_note.reversed_entry_id.l10n_pl_ksef_number)
+            if problem:
+                if problem == credit_note.l10n_pl_ksef_error:
+                    continue  # said before: a safety-net run does not repeat it
+                body = Markup("%s<br/>%s") % (body, _("Its e-invoice cannot be built yet: %s", problem))
+                credit_note._l10n_pl_ksef_write({"l10n_pl_ksef_error": problem})
+            credit_note._l10n_pl_ksef_log(body)
         if released:
             cron = self.env.ref(SUBMIT_CRON_XMLID, raise_if_not_found=False)
             if cron:
                 cron.sudo()._trigger()
         return released
+
+    @api.model
+    def _l10n_pl_ksef_release_numbered_originals(self):
+        """Release every held credit note whose original has meanwhile got its KSeF number, however
+        the number was stored (e.g. set-based by the submission engine, which bypasses ``write``)."""
+        pending = self.sudo().search([
+            ("move_type", "=", "out_refund"),
+            ("l10n_pl_ksef_state", "=", "to_send"),
+            ("l10n_pl_ksef_xml_id", "=", False),
+            ("reversed_entry_id.l10n_pl_ksef_number", "!=", False),
+        ])
+        return pending.reversed_entry_id.sudo(False)._l10n_pl_ksef_release_held_credit_notes()
 
 
 class IrAttachment(models.Model):

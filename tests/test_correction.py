@@ -271,6 +271,9 @@ class TestKsefCorrection(KsefOfflineTestMixin, KsefSimulatorCommon):
         self.assertTrue(credit_note._l10n_pl_ksef_ready_to_send())
         self.assertNotIn(credit_note, self.env["account.move"].search([("l10n_pl_ksef_waiting_original", "=", True)]))
         self.assertIn("Released", credit_note.message_ids[0].body)
+        # Frozen at release, with the original's number: the submission engine takes frozen rows.
+        self.assertTrue(credit_note.l10n_pl_ksef_xml_id)
+        self.assertEqual(credit_note.l10n_pl_ksef_state, "to_send")
         # ... and goes to KSeF referring to the original's KSeF number.
         credit_note.with_user(self.user).action_l10n_pl_ksef_post()
         self.assertEqual(credit_note.l10n_pl_ksef_state, "accepted", credit_note.l10n_pl_ksef_error)
@@ -280,6 +283,30 @@ class TestKsefCorrection(KsefOfflineTestMixin, KsefSimulatorCommon):
         self.assertEqual(corrected.findtext("fa:NrKSeFFaKorygowanej", namespaces=NS), original.l10n_pl_ksef_number)
         self.assertEqual(corrected.findtext("fa:NrKSeF", namespaces=NS), "1")
         self.assertEqual(corrected.findtext("fa:NrFaKorygowanej", namespaces=NS), original.name)
+
+    def test_credit_note_released_when_number_stored_without_write(self):
+        """The submission engine stores KSeF numbers set-based (no write()): the release still
+        happens at the next run of the safety net."""
+        original = self._offline_invoice()
+        credit_note = self._credit_note(original)
+        credit_note.action_l10n_pl_ksef_post()
+        self.assertTrue(credit_note.l10n_pl_ksef_waiting_original)
+        number = ksef_number.make_ksef_number(self.ksef_nip, original.invoice_date, "0100000000AB")
+        self.env.cr.execute("UPDATE account_move SET l10n_pl_ksef_state = 'accepted', l10n_pl_ksef_number = %s "
+                            "WHERE id = %s", [number, original.id])
+        original.invalidate_recordset()
+        original.modified(["l10n_pl_ksef_state", "l10n_pl_ksef_number"])
+        self.assertFalse(credit_note.l10n_pl_ksef_waiting_original)
+        self.assertFalse(credit_note.l10n_pl_ksef_xml_id)
+        released = self.env["account.move"]._cron_l10n_pl_ksef_deadline_reminders()
+        self.assertTrue(credit_note.l10n_pl_ksef_xml_id, (credit_note.l10n_pl_ksef_error, credit_note.message_ids.mapped("body")[:2]))
+        root = etree.fromstring(credit_note._l10n_pl_ksef_frozen_xml())
+        self.assertEqual(root.findtext("fa:Fa/fa:DaneFaKorygowanej/fa:NrKSeFFaKorygowanej", namespaces=NS), number)
+        self.assertIsInstance(released, dict)
+        # Idempotent: a second run releases nothing more and says nothing more.
+        messages = len(credit_note.message_ids)
+        self.assertFalse(self.env["account.move"]._l10n_pl_ksef_release_numbered_originals())
+        self.assertEqual(len(credit_note.message_ids), messages)
 
     def test_credit_note_of_accepted_original_is_not_held(self):
         original = self._ksef_invoice()
