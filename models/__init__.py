@@ -13,3 +13,6 @@ from . import l10n_pl_ksef_event
 from . import certificate
 from . import account_move_ksef_offline
 from . import l10n_pl_ksef_engine
+from . import account_move_ksef_correction
+from . import account_move_ksef_cockpit
+from . import l10n_pl_ksef_dashboard

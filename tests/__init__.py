@@ -8,3 +8,5 @@ from . import test_certificates
 from . import test_latarnia
 from . import test_engine
 from . import test_engine_faults
+from . import test_correction
+from . import test_cockpit
