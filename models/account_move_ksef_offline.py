@@ -333,8 +333,10 @@ class AccountMove(models.Model):
         if not self.l10n_pl_ksef_xml_hash or not company._l10n_pl_ksef_nip():
             return []
         codes = []
+        # A technically corrected invoice keeps the code of its original file (already printed).
         kod1 = ksef_qr.invoice_url_from_hash(
-            company._l10n_pl_ksef_qr_environment(), company._l10n_pl_ksef_nip(), self.invoice_date, self.l10n_pl_ksef_xml_hash)
+            company._l10n_pl_ksef_qr_environment(), company._l10n_pl_ksef_nip(), self.invoice_date,
+            self._l10n_pl_ksef_printed_hash())
         if self.l10n_pl_ksef_state == "offline" and self.l10n_pl_ksef_offline_mode in MODES_TO_SEND:
             codes.append({"kind": "kod1", "url": kod1, "label": ksef_qr.KOD1_LABEL_OFFLINE, "header": KOD1_HEADER})
             if self.l10n_pl_ksef_qr_certificate_url:

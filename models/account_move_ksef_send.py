@@ -498,6 +498,10 @@ class AccountMove(models.Model):
             Moves.browse(ids)._l10n_pl_ksef_write({"l10n_pl_ksef_state": state})
         _sql_update(Document, doc_rows)
         _sql_update(self.env["account.move"], move_rows)
+        # Set-based writes bypass write(): let credit notes held for these originals go.
+        numbered = [move_id for move_id, vals in move_rows.items() if vals.get("l10n_pl_ksef_number")]
+        if numbered:
+            self.env["account.move"].browse(numbered)._l10n_pl_ksef_release_held_credit_notes()
         if bodies:
             self.env["account.move"].browse(list(bodies)).with_context(no_new_invoice=True)._message_log_batch(
                 bodies={move_id: body for move_id, body in bodies.items()})

@@ -111,6 +111,9 @@ class AccountMoveKsefEngine(models.Model):
     def action_l10n_pl_ksef_queue(self):
         """Freeze and queue invoices for the automatic sending (the cron sends them shortly)."""
         moves = self.filtered(lambda m: m._l10n_pl_ksef_is_applicable() and not m.l10n_pl_ksef_state)
+        held = moves.filtered(lambda m: not m._l10n_pl_ksef_ready_to_send())
+        held._l10n_pl_ksef_hold()
+        moves -= held
         moves.action_l10n_pl_ksef_freeze()
         moves._l10n_pl_ksef_write({"l10n_pl_ksef_state": "to_send"})
         return True
