@@ -22,8 +22,6 @@ backoff, the end of a pause, the nearest deadline; its interval is only a safety
 import datetime
 import json
 import logging
-import random
-import time
 
 from odoo import _, api, fields, models
 from odoo.tools import SQL

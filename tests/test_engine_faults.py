@@ -8,7 +8,7 @@ from odoo import fields
 from odoo.tests import tagged
 
 from ..ksef.simulator.testing import sample_invoice
-from .test_engine import FAST, KsefEngineCommon
+from .test_engine import KsefEngineCommon
 
 
 class WorkerKilled(Exception):
