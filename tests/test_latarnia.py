@@ -93,7 +93,7 @@ class TestLatarnia(KsefOfflineTestMixin, KsefTestCommon):
         self._latarnia("failure_start")
         self.assertEqual(self._poll(), "FAILURE")
         self._control("/_control/faults", {"latarnia_down": True})
-        with self.assertLogs("odoo.addons.l10n_pl_ksef.models.res_company", level="WARNING") as logs:
+        with self.assertLogs("odoo.addons.l10n_pl_ksef.models.res_company_offline", level="WARNING") as logs:
             self.assertIsNone(self._poll())
         self.assertIn("keeping the last known KSeF status", logs.output[0])
         self.assertEqual(self.company.l10n_pl_ksef_latarnia_status, "FAILURE", "the last known status stays")
