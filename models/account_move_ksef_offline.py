@@ -103,6 +103,13 @@ class AccountMove(models.Model):
         """KSeF could not be reached while sending: fall back to issuing offline. Without a usable
         Offline certificate (KOD II cannot be signed) the invoice stays frozen and ready to send,
         with the online flow's message."""
+        if self.l10n_pl_ksef_state == "offline":
+            raise UserError(_(
+                "KSeF still cannot be reached. Invoice %(invoice)s stays issued offline; it must reach KSeF "
+                "by %(deadline)s and will be sent automatically once KSeF answers.",
+                invoice=self.display_name,
+                deadline=self.l10n_pl_ksef_deadline and fields.Date.to_string(self.l10n_pl_ksef_deadline) or _("(no deadline)"),
+            ))
         try:
             self.company_id._l10n_pl_ksef_offline_signer()
         except UserError:

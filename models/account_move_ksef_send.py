@@ -25,7 +25,8 @@ _logger = logging.getLogger(__name__)
 
 # Pauses between the quick status polls right after sending (bounded: about 4 s in all).
 POLL_PAUSES = (0.2, 0.3, 0.5, 0.8, 1.0, 1.2)
-POSTABLE_STATES = (False, "to_send", "rejected")
+# "offline": an invoice issued offline is submitted later with the same frozen file.
+POSTABLE_STATES = (False, "to_send", "rejected", "offline")
 UNREACHABLE_ERRORS = (ksef_errors.KsefUnavailable, requests.RequestException, ConnectionError, TimeoutError)
 
 
