@@ -298,8 +298,10 @@ class AccountMoveKsefEngine(models.Model):
             stats["reconciled_" + outcome.status] = stats.get("reconciled_" + outcome.status, 0) + 1
         if result.to_resend:
             # KSeF does not hold them: back to the queue, sent below in this very run
+            # _() looks for the environment in its caller's frame: not inside the comprehension.
+            description = _("Not received by KSeF; sent again.")
             journal.outcomes([submission.Outcome(item.key, submission.RETRY, item.invoice_hash, retry_after=0,
-                                                 description=_("Not received by KSeF; sent again."))
+                                                 description=description)
                               for item in result.to_resend])
         journal.flush()
 
