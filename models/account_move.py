@@ -298,21 +298,30 @@ class AccountMove(models.Model):
         for move in self.filtered(lambda m: not m.l10n_pl_ksef_xml_id):
             now = fields.Datetime.now()
             xml = move._l10n_pl_ksef_build_xml(created_at=now)
-            attachment = self.env["ir.attachment"].sudo().create({
-                "name": "%s_FA3.xml" % move.name.replace("/", "_"),
-                "raw": xml,
-                "mimetype": "application/xml",
-                "res_model": move._name,
-                "res_id": move.id,
-                "description": _("FA(3) e-invoice frozen for KSeF (SHA-256 %s)", crypto.sha256_b64(xml)),
-            })
-            move._l10n_pl_ksef_write({
-                "l10n_pl_ksef_xml_id": attachment.id,
-                "l10n_pl_ksef_xml_hash": crypto.sha256_b64(xml),
-                "l10n_pl_ksef_xml_hash_url": crypto.sha256_b64url(xml),
-                "l10n_pl_ksef_frozen_at": now,
-            })
+            move._l10n_pl_ksef_store_frozen_xml(xml, now, "FA3", _(
+                "FA(3) e-invoice frozen for KSeF (SHA-256 %s)", crypto.sha256_b64(xml)))
         return True
+
+    def _l10n_pl_ksef_store_frozen_xml(self, xml, frozen_at, suffix, description, extra_values=None):
+        """Keep ``xml`` as this invoice's frozen e-invoice: an attachment protected from change,
+        and its hash in both spellings. Returns the attachment."""
+        self.ensure_one()
+        attachment = self.env["ir.attachment"].sudo().create({
+            "name": "%s_%s.xml" % (self.name.replace("/", "_"), suffix),
+            "raw": xml,
+            "mimetype": "application/xml",
+            "res_model": self._name,
+            "res_id": self.id,
+            "description": description,
+        })
+        self._l10n_pl_ksef_write({
+            "l10n_pl_ksef_xml_id": attachment.id,
+            "l10n_pl_ksef_xml_hash": crypto.sha256_b64(xml),
+            "l10n_pl_ksef_xml_hash_url": crypto.sha256_b64url(xml),
+            "l10n_pl_ksef_frozen_at": frozen_at,
+            **(extra_values or {}),
+        })
+        return attachment
 
     def _l10n_pl_ksef_frozen_xml(self):
         """The frozen bytes, checked against their stored hash before every use."""

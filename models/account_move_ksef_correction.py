@@ -249,26 +249,17 @@ class AccountMove(models.Model):
                 invoice=self.display_name,
                 differences="\n".join("- %s: %s -> %s" % (path, old or "-", new or "-")
                                       for path, old, new in differences[:15])))
-        attachment = self.env["ir.attachment"].sudo().create({
-            "name": "%s_FA3_technical_correction.xml" % self.name.replace("/", "_"),
-            "raw": new_xml,
-            "mimetype": "application/xml",
-            "res_model": self._name,
-            "res_id": self.id,
-            "description": _("FA(3) e-invoice frozen for KSeF as technical correction (SHA-256 %(hash)s) of the "
-                             "rejected file (SHA-256 %(original)s)", hash=new_hash, original=original_hash),
-        })
-        self._l10n_pl_ksef_write({
-            "l10n_pl_ksef_rejected_xml_id": original_attachment.id,
-            "l10n_pl_ksef_corrected_hash": original_hash,
-            "l10n_pl_ksef_xml_id": attachment.id,
-            "l10n_pl_ksef_xml_hash": new_hash,
-            "l10n_pl_ksef_xml_hash_url": crypto.sha256_b64url(new_xml),
-            "l10n_pl_ksef_frozen_at": now,
-            "l10n_pl_ksef_technical_correction_at": now,
-            "l10n_pl_ksef_state": "to_send",
-            "l10n_pl_ksef_error": False,
-        })
+        attachment = self._l10n_pl_ksef_store_frozen_xml(
+            new_xml, now, "FA3_technical_correction",
+            _("FA(3) e-invoice frozen for KSeF as technical correction (SHA-256 %(hash)s) of the "
+              "rejected file (SHA-256 %(original)s)", hash=new_hash, original=original_hash),
+            extra_values={
+                "l10n_pl_ksef_rejected_xml_id": original_attachment.id,
+                "l10n_pl_ksef_corrected_hash": original_hash,
+                "l10n_pl_ksef_technical_correction_at": now,
+                "l10n_pl_ksef_state": "to_send",
+                "l10n_pl_ksef_error": False,
+            })
         self._l10n_pl_ksef_log(Markup("%s<br/>%s") % (
             _("Technical correction prepared: the e-invoice was rebuilt with the same content (SHA-256 %s).", new_hash),
             _("It replaces the rejected file (SHA-256 %s), which stays attached; the printed QR code keeps leading to "
