@@ -180,7 +180,9 @@ class CertificateCertificate(models.Model):
         summary = _("KSeF certificate expires in %s day(s)", max(days, 0)) if days >= 0 else _("KSeF certificate expired")
         note = _("The KSeF %(kind)s certificate %(name)s (serial %(serial)s) of %(company)s is valid until %(date)s UTC. "
                  "Request a new one in KSeF and upload it here before it expires: without it invoices cannot "
-                 "be issued offline.", kind=record.l10n_pl_ksef_kind, name=record.name,
+                 "be issued offline.",
+                 kind=dict(record._fields["l10n_pl_ksef_kind"]._description_selection(self.env)).get(record.l10n_pl_ksef_kind, ""),
+                 name=record.name,
                  serial=record.l10n_pl_ksef_serial, company=company.name, date=record.date_end)
         for admin in admins:
             record.activity_schedule(
