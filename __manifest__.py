@@ -12,6 +12,7 @@
     },
     "data": [
         "security/ir.model.access.csv",
+        "security/l10n_pl_ksef_security.xml",
         "views/l10n_pl_ksef_document_views.xml",
         "views/account_move_views.xml",
         "views/res_config_settings_views.xml",

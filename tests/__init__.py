@@ -11,3 +11,4 @@ from . import test_engine_faults
 from . import test_correction
 from . import test_cockpit
 from . import test_offline_flow
+from . import test_security
