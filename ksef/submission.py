@@ -459,6 +459,7 @@ class Submitter:
         self.clock = clock
         self._local = threading.local()
         self._listings = {}     # session reference -> {hash: InvoiceStatus} (final listings only)
+        self._original_listings = {}  # listings of sessions holding originals of duplicates
         self.stats = {"requests": 0}
         self.phase_times = {}   # seconds spent per batch phase (package+open, upload, ...), summed
 
@@ -479,6 +480,7 @@ class Submitter:
         """Send ``items``; return one ``Outcome`` per item, in the order given."""
         items = list(items)
         self._listings.clear()
+        self._original_listings.clear()
         results = {}
         for session_plan in self.plan(items).sessions:
             if session_plan.kind == BATCH:
@@ -498,6 +500,7 @@ class Submitter:
         """
         items = list(items)
         self._listings.clear()
+        self._original_listings.clear()
         by_hash = {item.invoice_hash: item for item in items}
         best = {}
         settled = []
@@ -648,6 +651,15 @@ class Submitter:
             outcomes[item.key] = self._resolve_duplicate(item, entry, session_reference)
         return outcomes
 
+    def _original_entry(self, session_reference, ksef_number):
+        """The entry of an already numbered invoice in its session. Such an entry no longer
+        changes, so one listing of the session serves every duplicate that points at it (the
+        listing endpoint allows 20 calls a minute)."""
+        listing = self._original_listings.get(session_reference)
+        if listing is None or not any(e.ksef_number == ksef_number for e in listing.values()):
+            listing = self._original_listings[session_reference] = self._final_listing(session_reference)
+        return next((e for e in listing.values() if e.ksef_number == ksef_number), None)
+
     def _resolve_duplicate(self, item, entry, session_reference):
         """440: adopt the original when it is our own earlier send of the same hash."""
         extensions = entry.status.extensions or {}
@@ -656,12 +668,14 @@ class Submitter:
         rejected = self._outcome(item, REJECTED, session_reference, entry)
         if not original_number or not original_session:
             return rejected
-        original = None
         try:
-            listing = self._final_listing(original_session)
-            original = next((e for e in listing.values() if e.ksef_number == original_number), None)
+            original = self._original_entry(original_session, original_number)
         except (RetryLater, KsefError) as exc:
+            # Not knowing is not a rejection: KSeF holds the document; settle it on a later run.
             _logger.info("cannot read original session %s of duplicate %s: %s", original_session, item.key, exc)
+            return self._outcome(item, PENDING, session_reference, entry, error=exc,
+                                 retry_after=getattr(exc, "after_seconds", None) or getattr(exc, "retry_after", None)
+                                 or backoff(1, self.backoff_base, self.backoff_cap, self.rng))
         same_hash = original is not None and original.invoice_hash == item.invoice_hash
         if not same_hash and not (self.trust_duplicates and original is None):
             if original is not None:

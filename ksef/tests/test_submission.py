@@ -402,3 +402,15 @@ def test_lost_send_answers_while_ksef_is_failing_are_settled_by_listing(ctx):
     submitter._settle_uncertain(session, online[:2], sent, results, allow_resend=True)
     assert set(sent) == {i.invoice_hash for i in online[:2]} and results == {}
     assert [e.invoice_hash for e in ctx.client.session_invoices(session)] == [i.invoice_hash for i in online[:2]]
+
+
+def test_many_duplicates_read_their_original_session_once(ctx):
+    """A restored backup resends 25 invoices KSeF already holds: each 440 is resolved against
+    the original session's listing, read once — not once per invoice, which ran into the
+    listing rate limit (20/min) and turned accepted invoices into rejections."""
+    items = make_items(ctx.nip, 25, offline=True, prefix="BAK/%s" % uuid.uuid4().hex[:6])
+    first = {o.key: o for o in fast_submitter(ctx.client, batch_threshold=10).submit(items)}
+    assert {o.status for o in first.values()} == {ACCEPTED}
+    again = fast_submitter(ctx.client, batch_threshold=10).submit(items)
+    assert {o.status for o in again} == {DUPLICATE_ADOPTED}
+    assert all(o.ksef_number == first[o.key].ksef_number for o in again)
