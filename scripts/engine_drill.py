@@ -247,7 +247,8 @@ class Drill:
             process.wait(timeout)
         except subprocess.TimeoutExpired:
             self.kill(process)
-            raise RuntimeError("%s did not finish within %.0f s" % (process.drill_name, timeout))
+            raise RuntimeError("%s did not finish within %.0f s; its log ends:\n%s" % (
+                process.drill_name, timeout, self.errors(process)[-3000:]))
         return process.returncode
 
     def kill(self, process):
@@ -255,9 +256,9 @@ class Drill:
             os.kill(process.pid, signal.SIGKILL)
             process.wait(30)
 
-    def run_shell(self, name, code, marker, **extra):
+    def run_shell(self, name, code, marker, timeout=WORKER_TIMEOUT, **extra):
         process = self.start_shell(name, code, **extra)
-        code = self.wait(process)
+        code = self.wait(process, timeout)
         value = self.marker(process, marker)
         if code != 0 or value is None:
             raise RuntimeError("%s failed (exit %s):\n%s" % (name, code, self.errors(process)[-4000:]))
@@ -413,7 +414,7 @@ class Drill:
         self.log("simulator at %s (production rate limits)" % self.base_url)
         self.create_database()
         ids = json.loads(self.run_shell(
-            "setup", SETUP, "DRILL-SETUP", KSEF_DRILL_NIP=NIP, KSEF_DRILL_TOKEN=TOKEN, KSEF_DRILL_URL=self.base_url,
+            "setup", SETUP, "DRILL-SETUP", timeout=420, KSEF_DRILL_NIP=NIP, KSEF_DRILL_TOKEN=TOKEN, KSEF_DRILL_URL=self.base_url,
             KSEF_DRILL_XSD=shared_dir() / "ksef" / "xsd" / "FA3", KSEF_DRILL_A=COUNT_A, KSEF_DRILL_B=COUNT_B,
             KSEF_DRILL_C=COUNT_C))
         self.ids_a, self.ids_b, self.ids_c = ids["a"], ids["b_online"] + ids["b_offline"], ids["c"]
