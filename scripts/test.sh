@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # The test command: the pure ksef/ core under pytest, then the add-on's Odoo tests under
-# Odoo's own runner on a fresh database.  Ends with one line "N passed, N failed" and exits
+# Odoo's own runner on a fresh database, then the engine drill (real worker processes killed
+# and run concurrently on committed data).  Ends with one line "N passed, N failed" and exits
 # non-zero on any failure or error.  Run scripts/setup.sh --no-run once before.
 #   KSEF_TEST_TAGS  Odoo --test-tags (default /l10n_pl_ksef)
-#   KSEF_SKIP_CORE=1 / KSEF_SKIP_ODOO=1  run one half only (development)
+#   KSEF_SKIP_CORE=1 / KSEF_SKIP_ODOO=1 / KSEF_SKIP_DRILL=1  leave a step out (development)
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 source "$here/scripts/lib.sh"
 export KSEF_SHARED="${KSEF_SHARED:-$(cd "$here/.." && pwd)/shared}"
 [ -x "$KSEF_PY" ] || { log "no environment at $KSEF_VENV: run scripts/setup.sh --no-run first"; exit 2; }
-work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+work=$(mktemp -d)
+drill_template=""
+trap 'rm -rf "$work"; [ -z "$drill_template" ] || dropdb --if-exists "$drill_template" >/dev/null 2>&1' EXIT
 passed=0; failed=0
 
 # 1. The pure core.
@@ -42,6 +45,10 @@ if [ "${KSEF_SKIP_ODOO:-0}" != 1 ]; then
     --test-enable --test-tags "${KSEF_TEST_TAGS:-/l10n_pl_ksef}" --without-demo=all \
     --stop-after-init --http-interface=127.0.0.1 --http-port="$("$KSEF_PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')" \
     --log-level=test --max-cron-threads=0 2>&1 | tee "$work/odoo.log" | grep -E --line-buffered ' (ERROR|CRITICAL|WARNING) |FAIL:|ERROR:|tests when loading|post-tests in|Ran [0-9]+ tests' || true
+  # The drill (step 3) starts from a copy of this installed database: cheaper than installing.
+  if [ "${KSEF_SKIP_DRILL:-0}" != 1 ] && createdb -T "$db" "ksef_drill_tpl_$$" >/dev/null 2>&1; then
+    drill_template="ksef_drill_tpl_$$"
+  fi
   dropdb --if-exists "$db" >/dev/null 2>&1 || true
   # Show the tracebacks of what failed (the filter above shows first lines only).
   "$KSEF_PY" - "$work/odoo.log" <<'PY'
@@ -65,6 +72,21 @@ print(total - min(bad, total), bad)
 PY
 )
   passed=$((passed + p)); failed=$((failed + f))
+fi
+
+# 3. The engine drill: SIGKILLed and concurrent cron workers, exactly-once on committed data.
+if [ "${KSEF_SKIP_DRILL:-0}" != 1 ]; then
+  ensure_postgres
+  log "engine drill (scripts/engine_drill.py)"
+  drill_args=()
+  [ -z "$drill_template" ] || drill_args=(--template "$drill_template")
+  "$KSEF_PY" "$here/scripts/engine_drill.py" "${drill_args[@]}" 2>&1 | tee "$work/drill.out" \
+    | sed -uE 's/^([0-9]+ passed, [0-9]+ failed)$/drill: \1/'
+  # its last "N passed, N failed" line; none at all (a crash) counts as one failure
+  read -r p f < <(sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\1 \2/p' "$work/drill.out" | tail -1; echo 0 1)
+  passed=$((passed + p)); failed=$((failed + f))
+  [ -z "$drill_template" ] || dropdb --if-exists "$drill_template" >/dev/null 2>&1 || true
+  drill_template=""
 fi
 
 echo "$passed passed, $failed failed"
