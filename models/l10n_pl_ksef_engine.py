@@ -24,6 +24,7 @@ import json
 import logging
 
 from odoo import _, api, fields, models
+from odoo.exceptions import UserError
 from odoo.tools import SQL
 
 from ..ksef import errors as ksef_errors
@@ -37,6 +38,8 @@ CRON_XMLID = "l10n_pl_ksef.ir_cron_l10n_pl_ksef_submit"
 ARM_DELAY = 10
 # A paused company (Latarnia maintenance/failure) is looked at again after this long at most.
 PAUSE_RECHECK = datetime.timedelta(minutes=5)
+# How long after Post to KSeF left an invoice awaiting KSeF the cron asks about it.
+FOLLOW_UP_DELAY = datetime.timedelta(minutes=1)
 # Send an invoice at least this long before its deadline ends, even during a backoff.
 DEADLINE_MARGIN = datetime.timedelta(hours=6)
 MAX_CLAIM = submission.MAX_INVOICES_PER_SESSION
@@ -96,8 +99,13 @@ class AccountMoveKsefEngine(models.Model):
 
     def write(self, vals):
         result = super().write(vals)
-        if vals.get("l10n_pl_ksef_state") in WAITING_STATES and not self.env.context.get("l10n_pl_ksef_engine"):
+        if self.env.context.get("l10n_pl_ksef_engine"):
+            return result
+        if vals.get("l10n_pl_ksef_state") in WAITING_STATES:
             self._l10n_pl_ksef_engine_arm(fields.Datetime.now() + datetime.timedelta(seconds=ARM_DELAY))
+        elif vals.get("l10n_pl_ksef_state") == "sending":
+            # Left awaiting KSeF by Post to KSeF: the cron asks KSeF about it a little later.
+            self._l10n_pl_ksef_engine_arm(fields.Datetime.now() + FOLLOW_UP_DELAY)
         return result
 
     @api.model
@@ -129,6 +137,7 @@ class AccountMoveKsefEngine(models.Model):
                 if company.l10n_pl_ksef_engine_failures:
                     company.sudo().l10n_pl_ksef_engine_failures = 0
                     self._l10n_pl_ksef_engine_commit()
+                self.with_company(company)._l10n_pl_ksef_engine_follow_posted(company)
             except Exception as error:  # one company's trouble never stops the others
                 if self._l10n_pl_ksef_engine_can_commit():
                     self.env.cr.rollback()
@@ -144,11 +153,33 @@ class AccountMoveKsefEngine(models.Model):
                 self._l10n_pl_ksef_engine_commit()
 
     @api.model
+    def _l10n_pl_ksef_engine_follow_posted(self, company):
+        """Invoices that Post to KSeF sent but left awaiting KSeF's verdict (still processing
+        when the user's request ended): ask KSeF about them, never send them again. The
+        engine's own sessions are settled by reconcile instead."""
+        engine_sessions = self.env["l10n_pl_ksef.session"].sudo().search(
+            [("company_id", "=", company.id), ("engine", "=", True)]).mapped("reference_number")
+        documents = self.env["l10n_pl_ksef.document"].sudo().search([
+            ("company_id", "=", company.id), ("state", "=", "sending"), ("invoice_reference", "!=", False),
+            ("move_id.l10n_pl_ksef_state", "=", "sending"), ("session_reference", "not in", engine_sessions),
+        ])
+        moves = documents.move_id
+        if not moves:
+            return
+        try:
+            moves.with_context(l10n_pl_ksef_engine=True)._l10n_pl_ksef_update_status()
+        except UserError as error:  # KSeF unreachable: look again later
+            _logger.info("KSeF status of company %s invoices not checked now: %s", company.id, error)
+        if moves.filtered(lambda m: m.l10n_pl_ksef_state == "sending"):
+            self._l10n_pl_ksef_engine_arm(fields.Datetime.now() + FOLLOW_UP_DELAY)
+        self._l10n_pl_ksef_engine_commit()
+
+    @api.model
     def _l10n_pl_ksef_engine_companies(self):
         self.env.flush_all()
         self.env.cr.execute("""
             SELECT company_id FROM account_move
-             WHERE l10n_pl_ksef_state IN ('to_send', 'offline') AND state = 'posted'
+             WHERE l10n_pl_ksef_state IN ('to_send', 'offline', 'sending') AND state = 'posted'
             UNION
             SELECT company_id FROM l10n_pl_ksef_session
              WHERE engine AND journal_state IN ('opened', 'closed')

@@ -1,4 +1,5 @@
 import datetime
+import time
 from unittest.mock import patch
 
 from odoo import fields
@@ -102,6 +103,23 @@ class TestKsefEngine(KsefEngineCommon):
         triggers = Trigger.search([("cron_id", "=", cron.id)], order="id desc")
         self.assertGreater(len(triggers), before)
         self.assertLessEqual(triggers[0].call_at, fields.Datetime.now() + datetime.timedelta(minutes=1))
+
+    def test_cron_settles_what_post_to_ksef_left_awaiting(self):
+        """Post to KSeF ends its request while KSeF still processes: the invoice stays 'sending'
+        and the cron, armed by that, later asks KSeF (never sending it again)."""
+        self.ksef_control("config", {"processing_delay": 5.0})
+        self.addCleanup(self.ksef_control, "config", {"processing_delay": 0.1})
+        cron = self.env.ref("l10n_pl_ksef.ir_cron_l10n_pl_ksef_submit")
+        armed_before = self.env["ir.cron.trigger"].sudo().search_count([("cron_id", "=", cron.id)])
+        move = self._ksef_invoice()
+        move.with_user(self.user).action_l10n_pl_ksef_post()
+        self.assertEqual(move.l10n_pl_ksef_state, "sending")
+        self.assertGreater(self.env["ir.cron.trigger"].sudo().search_count([("cron_id", "=", cron.id)]), armed_before)
+        time.sleep(3.5)
+        self._run_cron()
+        self.assertAcceptedExactlyOnce(move)
+        self.assertEqual(self._counters()["invoicesTotal"], 1, "asked about, not sent again")
+        self.assertEqual(move.l10n_pl_ksef_document_ids.state, "accepted")
 
     def test_neutralized_database_sends_nothing(self):
         moves = self._queue(3)
