@@ -25,6 +25,7 @@ the next Polish day.
 import dataclasses
 import datetime
 
+from . import latarnia
 from .calendar import add_business_days, business_days_between, next_business_day
 
 OFFLINE24 = "offline24"
@@ -39,11 +40,11 @@ CATEGORY_TOTAL_FAILURE = "TOTAL_FAILURE"
 CATEGORY_MAINTENANCE = "MAINTENANCE"
 CATEGORIES = (CATEGORY_FAILURE, CATEGORY_TOTAL_FAILURE, CATEGORY_MAINTENANCE)
 
-# Latarnia /status values (FACTS §1.8)
-STATUS_AVAILABLE = "AVAILABLE"
-STATUS_MAINTENANCE = "MAINTENANCE"
-STATUS_FAILURE = "FAILURE"
-STATUS_TOTAL_FAILURE = "TOTAL_FAILURE"
+# Latarnia /status values (FACTS §1.8): their home is the Latarnia wire format.
+STATUS_AVAILABLE = latarnia.AVAILABLE
+STATUS_MAINTENANCE = latarnia.MAINTENANCE
+STATUS_FAILURE = latarnia.FAILURE
+STATUS_TOTAL_FAILURE = latarnia.TOTAL_FAILURE
 
 EMERGENCY_BUSINESS_DAYS = 7
 

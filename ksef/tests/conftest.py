@@ -1,7 +1,14 @@
 import pytest
+from lxml import etree
 
 from ksef.simulator import Simulator
-from ksef.simulator.testing import SAMPLE_SELLER_NIP
+from ksef.simulator.invoices import default_shared_dir
+from ksef.simulator.testing import SAMPLE_SELLER_NIP, SimClient
+
+
+@pytest.fixture(scope="session")
+def upo_schema():
+    return etree.XMLSchema(etree.parse(str(default_shared_dir() / "ksef" / "upo" / "upo-v4-3.xsd")))
 
 
 @pytest.fixture(scope="module")
@@ -17,3 +24,11 @@ def base_url(request, tmp_path_factory):
     )
     yield simulator.start()
     simulator.stop()
+
+
+@pytest.fixture
+def client(base_url, request):
+    """A reference client logged in to the module's simulator with the module's TOKEN."""
+    client = SimClient(base_url)
+    client.login(SAMPLE_SELLER_NIP, request.module.TOKEN)
+    return client

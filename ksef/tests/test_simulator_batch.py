@@ -2,26 +2,17 @@
 import datetime
 import uuid
 
-import pytest
 import requests
 from lxml import etree
 
 from ksef import crypto
 from ksef.ksef_number import is_valid_ksef_number
-from ksef.simulator.invoices import default_shared_dir
-from ksef.simulator.testing import SAMPLE_SELLER_NIP, SimClient, sample_invoice, warsaw_today
+from ksef.simulator.testing import sample_invoice, warsaw_today
 
 TOKEN = "batch-test-token"
 PROCESSING_DELAY = 0.05
-UPO_SCHEMA = etree.XMLSchema(etree.parse(str(default_shared_dir() / "ksef" / "upo" / "upo-v4-3.xsd")))
 
 
-
-@pytest.fixture
-def client(base_url):
-    client = SimClient(base_url)
-    client.login(SAMPLE_SELLER_NIP, TOKEN)
-    return client
 
 
 def number():
@@ -33,7 +24,7 @@ def exception_code(answer):
     return answer.json()["exception"]["exceptionDetailList"][0]["exceptionCode"]
 
 
-def test_batch_round_trip_in_three_parts(client):
+def test_batch_round_trip_in_three_parts(client, upo_schema):
     duplicate_number = number()
     invoices = {"inv-%03d.xml" % i: sample_invoice(number()) for i in range(30)}
     invoices["dup-a.xml"] = sample_invoice(duplicate_number)
@@ -62,7 +53,7 @@ def test_batch_round_trip_in_three_parts(client):
     upo = requests.get(page["downloadUrl"])
     assert upo.headers["x-ms-meta-hash"] == crypto.sha256_b64(upo.content)
     document = etree.fromstring(upo.content)
-    assert UPO_SCHEMA.validate(document), UPO_SCHEMA.error_log
+    assert upo_schema.validate(document), upo_schema.error_log
     assert len(document.findall("{http://upo.schematy.mf.gov.pl/KSeF/v4-3}Dokument")) == 32
 
 

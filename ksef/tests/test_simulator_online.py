@@ -8,19 +8,11 @@ from lxml import etree
 
 from ksef import crypto
 from ksef.ksef_number import is_valid_ksef_number
-from ksef.simulator.invoices import default_shared_dir
-from ksef.simulator.testing import SAMPLE_SELLER_NIP, SimClient, sample_invoice, set_invoice_fields, warsaw_today
+from ksef.simulator.testing import SAMPLE_SELLER_NIP, sample_invoice, set_invoice_fields, warsaw_today
 
 TOKEN = "online-test-token"
-UPO_SCHEMA = etree.XMLSchema(etree.parse(str(default_shared_dir() / "ksef" / "upo" / "upo-v4-3.xsd")))
 
 
-
-@pytest.fixture
-def client(base_url):
-    client = SimClient(base_url)
-    client.login(SAMPLE_SELLER_NIP, TOKEN)
-    return client
 
 
 @pytest.fixture
@@ -45,7 +37,7 @@ def send_and_wait(client, session, xml, **kwargs):
     return client.wait_invoice(session, answer.json()["referenceNumber"])
 
 
-def test_invoice_passes_through_processing_to_ksef_number_and_valid_upo(client, session):
+def test_invoice_passes_through_processing_to_ksef_number_and_valid_upo(client, session, upo_schema):
     xml = sample_invoice(number())
     answer = client.send(session, xml)
     assert answer.status_code == 202
@@ -65,7 +57,7 @@ def test_invoice_passes_through_processing_to_ksef_number_and_valid_upo(client, 
     assert upo.status_code == 200
     assert upo.headers["x-ms-meta-hash"] == crypto.sha256_b64(upo.content)
     document = etree.fromstring(upo.content)
-    assert UPO_SCHEMA.validate(document), UPO_SCHEMA.error_log
+    assert upo_schema.validate(document), upo_schema.error_log
     ns = {"u": "http://upo.schematy.mf.gov.pl/KSeF/v4-3"}
     assert document.findtext("u:Dokument/u:NumerKSeFDokumentu", namespaces=ns) == final["ksefNumber"]
     assert document.findtext("u:Dokument/u:SkrotDokumentu", namespaces=ns) == crypto.sha256_b64(xml)
@@ -172,7 +164,7 @@ def test_unknown_session_and_session_limit(client, session, base_url):
         client.control("config", {"max_invoices_per_session": 10000})
 
 
-def test_close_produces_session_upo_and_lists_paginate(client, session):
+def test_close_produces_session_upo_and_lists_paginate(client, session, upo_schema):
     numbers = [number() for _ in range(12)]
     refs = [client.send(session, sample_invoice(n)).json()["referenceNumber"] for n in numbers]
     bad = client.send(session, sample_invoice(number(), warsaw_today() + datetime.timedelta(days=3)))
@@ -186,7 +178,7 @@ def test_close_produces_session_upo_and_lists_paginate(client, session):
     [page] = status["upo"]["pages"]
     upo = client.call("GET", "/v2/sessions/%s/upo/%s" % (session, page["referenceNumber"]))
     document = etree.fromstring(upo.content)
-    assert UPO_SCHEMA.validate(document), UPO_SCHEMA.error_log
+    assert upo_schema.validate(document), upo_schema.error_log
     assert len(document.findall("{http://upo.schematy.mf.gov.pl/KSeF/v4-3}Dokument")) == 12
     assert requests.get(page["downloadUrl"]).content == upo.content
     # first page of 10 then the rest, via x-continuation-token
