@@ -922,24 +922,10 @@ class Submitter:
                 results[item.key] = self._outcome(item, stop.status, reference, retry_after=stop.retry_after,
                                                   error=stop.error)
                 continue
-            try:
-                verdict = self._send_one(session, item)
-            except _Stop as exc:
-                stop = exc
-                if exc.status == "uncertain":
-                    uncertain.append(item)
-                    stop = _Stop(RETRY, exc.retry_after, exc.error)
-                else:
-                    results[item.key] = self._outcome(item, exc.status, reference, retry_after=exc.retry_after,
-                                                      error=exc.error)
-                continue
-            lost_in_a_row = lost_in_a_row + 1 if verdict is None else 0
-            if verdict is True:
-                sent[item.invoice_hash] = item
-            elif verdict is None:
-                uncertain.append(item)
-            else:
-                results[item.key] = self._outcome(item, REJECTED, reference, error=verdict)
+            lost_before = len(uncertain)
+            stop = self._send_and_file(session, item, sent, uncertain, results)
+            if stop is None:
+                lost_in_a_row = lost_in_a_row + 1 if len(uncertain) > lost_before else 0
 
         if uncertain:
             self._settle_uncertain(session, uncertain, sent, results, allow_resend=stop is None)
@@ -986,6 +972,28 @@ class Submitter:
             except Rejected as exc:
                 return exc
 
+    def _send_and_file(self, session, item, sent, uncertain, results):
+        """Send ``item`` once and file it under ``sent`` (accepted for processing), ``uncertain``
+        (answer lost) or ``results`` (refused now, or to retry later). Returns the ``_Stop``
+        that should end this session's sending (a lost answer there becomes a retry), or None."""
+        reference = session.reference_number
+        try:
+            verdict = self._send_one(session, item)
+        except _Stop as exc:
+            if exc.status == "uncertain":
+                uncertain.append(item)
+                return _Stop(RETRY, exc.retry_after, exc.error)
+            results[item.key] = self._outcome(item, exc.status, reference, retry_after=exc.retry_after,
+                                              error=exc.error)
+            return exc
+        if verdict is True:
+            sent[item.invoice_hash] = item
+        elif verdict is None:
+            uncertain.append(item)
+        else:
+            results[item.key] = self._outcome(item, REJECTED, reference, error=verdict)
+        return None
+
     def _settle_uncertain(self, session, uncertain, sent, results, allow_resend):
         """Lost answers: list the session, keep what KSeF has, resend what it does not; repeat
         for answers lost again, at most ``max_attempts`` rounds (then ``pending``)."""
@@ -1006,22 +1014,8 @@ class Submitter:
                 elif not allow_resend:
                     results[item.key] = self._outcome(item, RETRY, reference, retry_after=backoff(
                         2, self.backoff_base, self.backoff_cap, self.rng))
-                else:
-                    try:
-                        verdict = self._send_one(session, item)
-                    except _Stop as exc:
-                        if exc.status == "uncertain":
-                            still_uncertain.append(item)
-                        else:
-                            results[item.key] = self._outcome(item, exc.status, reference,
-                                                              retry_after=exc.retry_after, error=exc.error)
-                        continue
-                    if verdict is True:
-                        sent[item.invoice_hash] = item
-                    elif verdict is None:
-                        still_uncertain.append(item)
-                    else:
-                        results[item.key] = self._outcome(item, REJECTED, reference, error=verdict)
+                else:  # a stop here ends nothing: the other lost answers still need settling
+                    self._send_and_file(session, item, sent, still_uncertain, results)
             uncertain = still_uncertain
             if not uncertain:
                 return
