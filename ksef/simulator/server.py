@@ -104,6 +104,7 @@ class Simulator:
         self.base_url = "http://%s:%d" % (self.host, self.port)
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="ksef-simulator", daemon=True)
         self.thread.start()
+        self.app.start_script_ticker()
         return self.base_url
 
     def serve_forever(self):
@@ -112,9 +113,11 @@ class Simulator:
             self.httpd = _Server((self.host, self.port), handler)
             self.port = self.httpd.server_address[1]
             self.base_url = "http://%s:%d" % (self.host, self.port)
+        self.app.start_script_ticker()
         self.httpd.serve_forever()
 
     def stop(self):
+        self.app.stop_script_ticker()
         if self.httpd is not None:
             self.httpd.shutdown()
             self.httpd.server_close()
