@@ -127,7 +127,8 @@ def _control(base_url, method, path, payload=None, timeout=CONTROL_TIMEOUT):
     try:
         return answer.json()
     except ValueError:
-        raise SimulatorControlError("The KSeF simulator answered %s /_control/%s with no JSON." % (method, path))
+        raise SimulatorControlError("The KSeF simulator answered %s /_control/%s with no JSON."
+                                    % (method, path)) from None
 
 
 def _error_text(answer):

@@ -43,7 +43,7 @@ def parse_at(value, where):
     try:
         moment = datetime.datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise validation_error("%s: at=%r nie jest datą ISO 8601." % (where, value))
+        raise validation_error("%s: at=%r nie jest datą ISO 8601." % (where, value)) from None
     if moment.tzinfo is None:
         # a drill's 10:00 means nothing without a zone: Warsaw and UTC differ by 1-2 hours
         raise validation_error("%s: at=%r nie ma strefy czasowej (dodaj Z albo +01:00)." % (where, value))
@@ -120,9 +120,11 @@ def _check_failure_pairs(steps, open_events):
 
 def script_view(rows, now):
     """``GET /_control/script``: rows are the stored steps in play order."""
-    steps = [{"id": row["step_id"], "at": iso_z(row["at"]), "action": row["action"],
-              "appliedAt": iso_z(row["applied_at"])} for row in rows]
-    for step, row in zip(steps, rows):
-        if row["note"]:
+    steps = []
+    for row in rows:
+        step = {"id": row["step_id"], "at": iso_z(row["at"]), "action": row["action"],
+                "appliedAt": iso_z(row["applied_at"])}
+        if row["note"]:  # why a played step did nothing
             step["note"] = row["note"]
+        steps.append(step)
     return {"steps": steps, "pending": sum(1 for row in rows if row["applied_at"] is None), "now": iso_z(now)}
