@@ -36,8 +36,8 @@ def ksef_error_text(env, error):
     elif isinstance(error, ksef_errors.Unauthorized):
         text = _("KSeF did not accept the access credentials (code %(code)s).", code=code)
     elif isinstance(error, ksef_errors.Forbidden):
-        text = _("KSeF refused access: the credentials lack the permission for this operation (%(reason)s).",
-                 reason=error.reason_code or code)
+        # KSeF's reason code (e.g. missing-permissions) is an English token: not shown.
+        text = _("KSeF refused access: the credentials lack the permission for this operation.")
     elif isinstance(error, ksef_errors.Gone):
         text = _("KSeF no longer keeps the status of this operation.")
     elif isinstance(error, ksef_errors.PublicKeyUnknown):
