@@ -10,6 +10,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
 from ..ksef import certificates as ksef_certificates
+from . import ksef_messages
 
 _logger = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ EXPIRY_THRESHOLDS = (30, 7, 1)
 
 def certificate_kind_label(env, kind):
     """The translated label of a KSeF certificate type (``ksef.certificates`` kind key)."""
-    _ = env._
+    _ = ksef_messages.user_language_env(env)._
     return {
         ksef_certificates.OFFLINE: _("Offline (signs KOD II)"),
         ksef_certificates.AUTHENTICATION: _("Authentication (API login)"),
@@ -36,6 +37,7 @@ def certificate_error_message(env, error, certificate_name=None):
     carries key material or passwords: the core errors do not contain any). Every case is a
     whole sentence: the core's English words (file kinds, certificate types) never reach it."""
     params = error.params or {}
+    env = ksef_messages.user_language_env(env)
     _ = env._  # a module-level function: tell the translation which language to use
     corrupt = {
         "private key": _("The private key file cannot be read: it is damaged or in an unknown format."),

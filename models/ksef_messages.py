@@ -10,10 +10,19 @@ from ..ksef import errors as ksef_errors
 from ..ksef import fa3
 
 
+def user_language_env(env):
+    """``env`` with a language: like Odoo's ``_()``, fall back to the user's language when the
+    context has none (cron jobs, server actions), so that a sentence and its inserted parts are
+    never in two languages."""
+    if env.lang:
+        return env
+    return env(context=dict(env.context, lang=env.user.lang or "en_US"))
+
+
 def ksef_error_text(env, error):
     """One translated sentence (plus KSeF's own description as detail) for an error met on the
     way to KSeF: a ``ksef.errors.KsefError`` or a network error of ``requests``/the OS."""
-    _ = env._  # a module-level function: tell the translation which language to use
+    _ = user_language_env(env)._  # a module-level function: tell the translation which language to use
     if not isinstance(error, ksef_errors.KsefError):
         if isinstance(error, TimeoutError) or type(error).__name__.endswith("Timeout"):
             return _("KSeF did not answer in time.")
@@ -81,7 +90,7 @@ def ksef_description(error):
 def fa3_error_text(env, error):
     """A translated sentence for an FA(3) problem found by the core. Schema issues are listed as
     technical details (XPath and the validator's message) because they point at the exact element."""
-    _ = env._
+    _ = user_language_env(env)._
     if isinstance(error, fa3.Fa3ValidationError):
         issues = "; ".join(str(issue) for issue in error.issues[: error.SHOWN])
         return _("the e-invoice does not conform to the official FA(3) schema (%(count)s problem(s)). "
