@@ -412,7 +412,8 @@ def require_identifier(certificate, value, identifier_type=None):
     held = ", ".join("%s %s" % pair for pair in certificate.identifiers) or "no NIP or PESEL"
     raise IdentifierMismatchError("certificate %s belongs to %s, not to %s"
                                   % (certificate.serial, held, value),
-                                  serial=certificate.serial, expected=value, actual=held)
+                                  serial=certificate.serial, expected=value, actual=held,
+                                  identifiers=tuple(certificate.identifiers))
 
 
 def require_private_key(certificate):

@@ -173,6 +173,9 @@ class Outcome:
     invoice_reference: str = None
     retry_after: float = None            # for ``retry``/``pending``: seconds before trying again
     original_session_reference: str = None   # for ``duplicate_adopted``
+    # The exception behind a retry/pending/rejected outcome, when there was one: the ERP words
+    # it for its users (``description`` falls back to its English text for logs).
+    error: Exception = dataclasses.field(default=None, repr=False, compare=False)
 
     @property
     def is_final(self):
@@ -620,6 +623,7 @@ class Submitter:
                 outcome.description = entry.status.description
                 outcome.details = list(entry.status.details)
         if error is not None:
+            outcome.error = error
             if outcome.code is None:
                 outcome.code = getattr(error, "code", None) or getattr(error, "http_status", None)
             outcome.description = outcome.description or str(error)

@@ -6,6 +6,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
 from ..ksef import crypto, fa3
+from . import ksef_messages
 
 # The KSeF life of an invoice. The transitions between these states live with the flows
 # that cause them (online sending, offline issuing, the submission engine).
@@ -74,7 +75,7 @@ class AccountMove(models.Model):
             xml = fa3.build(invoice)
         except fa3.Fa3Error as error:
             raise UserError(_("Invoice %(invoice)s cannot be converted to FA(3): %(error)s",
-                              invoice=self.display_name, error=error)) from error
+                              invoice=self.display_name, error=ksef_messages.fa3_error_text(self.env, error))) from error
         issues = fa3.validate(xml, self.env["ir.attachment"]._l10n_pl_ksef_fa3_schema())
         if issues:
             raise UserError(_(
@@ -190,10 +191,16 @@ class AccountMove(models.Model):
             rated = vat_taxes.filtered("l10n_pl_ksef_rate")
             label = line.name or line.product_id.display_name or ""
             if len(vat_taxes) != 1 or len(rated) != 1:
-                errors.append(_(
-                    "Line '%(line)s', Taxes: each line needs exactly one VAT tax with a 'KSeF VAT rate' (found: %(taxes)s).",
-                    line=label[:60], taxes=", ".join(vat_taxes.mapped("name")) or _("none"),
-                ))
+                if vat_taxes:
+                    errors.append(_(
+                        "Line '%(line)s', Taxes: each line needs exactly one VAT tax with a 'KSeF VAT rate' (found: %(taxes)s).",
+                        line=label[:60], taxes=", ".join(vat_taxes.mapped("name")),
+                    ))
+                else:
+                    errors.append(_(
+                        "Line '%(line)s', Taxes: the line has no tax; each line needs exactly one VAT tax with a "
+                        "'KSeF VAT rate'.", line=label[:60],
+                    ))
                 continue
             rate = rated.l10n_pl_ksef_rate
             rates.add(rate)

@@ -110,7 +110,8 @@ class AccountMove(models.Model):
         if new_state not in KSEF_WAITING_STATES:
             done = self.filtered(lambda m: before.get(m.id) in KSEF_WAITING_STATES and m.l10n_pl_ksef_alert_level)
             done._l10n_pl_ksef_close_deadline_activities(
-                _("KSeF status is now '%s'.", labels.get(new_state, new_state or _("none"))))
+                _("KSeF status is now '%s'.", labels.get(new_state, new_state)) if new_state else
+                _("The invoice no longer has a KSeF status."))
         return result
 
     def _l10n_pl_ksef_close_deadline_activities(self, feedback):

@@ -205,7 +205,7 @@ class AccountMove(models.Model):
         if code not in TECHNICAL_REJECTION_CODES and code != CORRECTION_NOT_ALLOWED:
             return _("KSeF did not reject invoice %(invoice)s for a technical reason of its file (code %(code)s: "
                      "%(description)s): a technical correction does not apply. Post it to KSeF again.",
-                     invoice=name, code=code or _("none"), description=rejection.status_description or "")
+                     invoice=name, code=code or "-", description=rejection.status_description or "")
         return None
 
     def action_l10n_pl_ksef_technical_correction(self):

@@ -144,11 +144,15 @@ class AccountMove(models.Model):
             move._l10n_pl_ksef_check_can_issue_offline(mode)
             move_event = event or move._l10n_pl_ksef_current_event(mode)
             if mode in (ksef_deadlines.UNAVAILABILITY, ksef_deadlines.EMERGENCY) and not move_event:
+                if mode == ksef_deadlines.UNAVAILABILITY:
+                    raise UserError(_(
+                        "Invoice %(invoice)s cannot be issued in KSeF unavailability mode: no announced KSeF "
+                        "maintenance is recorded. Record the BIP MF notice under KSeF events first, or issue "
+                        "in offline24 mode.", invoice=move.display_name))
                 raise UserError(_(
-                    "Invoice %(invoice)s cannot be issued in mode '%(mode)s': no announced KSeF %(what)s is "
+                    "Invoice %(invoice)s cannot be issued in emergency mode: no announced KSeF failure is "
                     "recorded. Record the BIP MF notice under KSeF events first, or issue in offline24 mode.",
-                    invoice=move.display_name, mode=dict(self._fields["l10n_pl_ksef_offline_mode"]._description_selection(self.env))[mode],
-                    what=_("maintenance") if mode == ksef_deadlines.UNAVAILABILITY else _("failure")))
+                    invoice=move.display_name))
             signer = None
             if mode in MODES_TO_SEND:
                 try:
@@ -245,7 +249,7 @@ class AccountMove(models.Model):
             "mode": mode,
             "event_id": event.id if event else False,
             "latarnia_status": latarnia_status or False,
-            "error_text": str(error) if error else False,
+            "error_text": self._l10n_pl_ksef_error_text(error) if error else False,
         })
         return wizard._l10n_pl_ksef_action()
 
@@ -290,8 +294,12 @@ class AccountMove(models.Model):
                 "l10n_pl_ksef_deadline_event_id": governing.id or False,
             })
             if notify:
-                move.message_post(body=_("KSeF deadline recomputed: %(deadline)s. %(reason)s",
-                                         deadline=result.deadline or _("none"), reason=reason))
+                if result.deadline:
+                    move.message_post(body=_("KSeF deadline recomputed: %(deadline)s. %(reason)s",
+                                             deadline=result.deadline, reason=reason))
+                else:
+                    move.message_post(body=_("KSeF deadline recomputed: there is no deadline any more. %(reason)s",
+                                             reason=reason))
 
     def _l10n_pl_ksef_deadline_reason_text(self, result, event_record):
         self.ensure_one()
@@ -312,7 +320,8 @@ class AccountMove(models.Model):
             if self.l10n_pl_ksef_offline_mode != ksef_deadlines.TOTAL_FAILURE else
             _("Issued during a total KSeF failure, outside KSeF: it is never sent to KSeF."),
         }
-        return texts.get(result.reason, result.reason)
+        # Every reason the core can give has its sentence above; an unknown one is still worded.
+        return texts.get(result.reason) or _("Deadline set by the KSeF rules for offline invoices.")
 
     # ---- frozen offline invoices stay as printed ------------------------------------------
 

@@ -20,6 +20,7 @@ from odoo.exceptions import UserError
 from ..ksef import client as ksef_client
 from ..ksef import errors as ksef_errors
 from ..ksef import upo as ksef_upo
+from . import ksef_messages
 
 _logger = logging.getLogger(__name__)
 
@@ -166,11 +167,9 @@ class AccountMove(models.Model):
         # no_new_invoice: our XML attachments must not be read back as incoming invoices.
         return self.with_context(no_new_invoice=True).message_post(body=body, attachment_ids=attachment_ids or [])
 
-    @staticmethod
-    def _l10n_pl_ksef_error_text(error):
-        if isinstance(error, ksef_errors.KsefError):
-            return str(error)
-        return type(error).__name__
+    def _l10n_pl_ksef_error_text(self, error):
+        """What an accountant reads about an error met on the way to KSeF (translated)."""
+        return ksef_messages.ksef_error_text(self.env, error)
 
     def _l10n_pl_ksef_post(self):
         """Send this invoice to KSeF (or, when it was already sent, ask KSeF about it)."""
@@ -212,18 +211,18 @@ class AccountMove(models.Model):
         except ksef_errors.AuthenticationFailed as error:
             raise UserError(_("KSeF refused the login of company %(company)s: %(error)s\nCheck the KSeF token or "
                               "certificate and the context identifier in Settings > Invoicing > KSeF.",
-                              company=company.name, error=error)) from error
+                              company=company.name, error=self._l10n_pl_ksef_error_text(error))) from error
         except (ksef_errors.Unauthorized, ksef_errors.Forbidden) as error:
             raise UserError(_("KSeF does not accept the credentials of company %(company)s (even after "
                               "renewing the access): %(error)s\nCheck the KSeF token or certificate and its "
                               "permission to send invoices (InvoiceWrite).",
-                              company=company.name, error=error)) from error
+                              company=company.name, error=self._l10n_pl_ksef_error_text(error))) from error
         except ksef_errors.Rejected as error:
             # Refused on arrival (HTTP 400): nothing is being processed; record the verdict.
             return self._l10n_pl_ksef_record_refusal(company, xml, offline_mode, corrected_hash, error)
         except ksef_errors.KsefError as error:
             raise UserError(_("KSeF did not accept invoice %(invoice)s: %(error)s",
-                              invoice=self.display_name, error=error)) from error
+                              invoice=self.display_name, error=self._l10n_pl_ksef_error_text(error))) from error
 
         document = self.env["l10n_pl_ksef.document"].create({
             "move_id": self.id,
@@ -265,7 +264,8 @@ class AccountMove(models.Model):
                 client = company._l10n_pl_ksef_client(force_login=True)
 
     def _l10n_pl_ksef_record_refusal(self, company, xml, offline_mode, corrected_hash, error):
-        description = error.description or str(error)
+        # KSeF's own words when it gave any, else our translated account of the refusal.
+        description = error.description or self._l10n_pl_ksef_error_text(error)
         self.env["l10n_pl_ksef.document"].create({
             "move_id": self.id,
             "company_id": company.id,
@@ -278,7 +278,7 @@ class AccountMove(models.Model):
             "status_details": "\n".join(str(d) for d in error.details or []),
             "sent_at": fields.Datetime.now(),
             "checked_at": fields.Datetime.now(),
-            "error": str(error),
+            "error": self._l10n_pl_ksef_error_text(error),
         })
         self._l10n_pl_ksef_set_rejected(error.code, description, error.details)
         return False
@@ -290,7 +290,7 @@ class AccountMove(models.Model):
                 status = client.invoice_status(document.session_reference, document.invoice_reference)
             except ksef_errors.KsefError as error:
                 # The invoice is with KSeF: it stays "sending" and is asked about later.
-                document.write({"checked_at": fields.Datetime.now(), "error": str(error)})
+                document.write({"checked_at": fields.Datetime.now(), "error": self._l10n_pl_ksef_error_text(error)})
                 self._l10n_pl_ksef_log(_("KSeF status of the sent invoice could not be read (%(error)s); it will be "
                                          "checked again later.", error=self._l10n_pl_ksef_error_text(error)))
                 return False
@@ -321,14 +321,15 @@ class AccountMove(models.Model):
             # 405/500/550: KSeF did not process it (its trouble); nothing was accepted: send again.
             self._l10n_pl_ksef_apply_results([{
                 "move": self, "document": document, "verdict": "retry", "code": code,
-                "description": status.status.description or "", "error": str(error),
+                "description": status.status.description or "", "error": self._l10n_pl_ksef_error_text(error),
                 "retry_state": "offline" if document.offline_mode else "to_send",
                 "document_values": common,
             }])
             return False
         self._l10n_pl_ksef_apply_results([{
             "move": self, "document": document, "verdict": "rejected", "code": code,
-            "description": status.status.description, "details": status.status.details, "error": str(error),
+            "description": status.status.description, "details": status.status.details,
+            "error": self._l10n_pl_ksef_error_text(error),
             "document_values": common,
         }])
         return False

@@ -10,6 +10,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
 from ..ksef import certificates as ksef_certificates
+from . import ksef_messages
 
 _logger = logging.getLogger(__name__)
 
@@ -22,14 +23,30 @@ KSEF_KINDS = [
 EXPIRY_THRESHOLDS = (30, 7, 1)
 
 
+def certificate_kind_label(env, kind):
+    """The translated label of a KSeF certificate type (``ksef.certificates`` kind key)."""
+    _ = ksef_messages.user_language_env(env)._
+    return {
+        ksef_certificates.OFFLINE: _("Offline (signs KOD II)"),
+        ksef_certificates.AUTHENTICATION: _("Authentication (API login)"),
+    }.get(kind) or _("Not a KSeF certificate type")
+
+
 def certificate_error_message(env, error, certificate_name=None):
     """A translated, user-facing text for a ``ksef.certificates.CertificateError`` (never
-    carries key material or passwords: the core errors do not contain any)."""
+    carries key material or passwords: the core errors do not contain any). Every case is a
+    whole sentence: the core's English words (file kinds, certificate types) never reach it."""
     params = error.params or {}
+    env = ksef_messages.user_language_env(env)
     _ = env._  # a module-level function: tell the translation which language to use
+    corrupt = {
+        "private key": _("The private key file cannot be read: it is damaged or in an unknown format."),
+        "PKCS#12": _("The PKCS#12 file (.p12/.pfx) cannot be read: it is damaged or in an unknown format."),
+    }
+    required = params.get("required")
     messages = {
-        "corrupt_file": _("The %(what)s file cannot be read: it is damaged or in an unknown format.",
-                          what=params.get("what") or _("certificate")),
+        "corrupt_file": corrupt.get(params.get("what")) or _(
+            "The certificate file cannot be read: it is damaged or in an unknown format."),
         "wrong_password": _("The password is wrong: the private key or PKCS#12 file cannot be opened."),
         "password_required": _("The file is protected: enter its password."),
         "missing_private_key": _("The private key is missing: KSeF certificates need their private key here."),
@@ -39,15 +56,22 @@ def certificate_error_message(env, error, certificate_name=None):
                      serial=params.get("serial"), date=params.get("valid_to")),
         "not_yet_valid": _("The certificate %(serial)s is not valid yet: valid from %(date)s (UTC).",
                            serial=params.get("serial"), date=params.get("valid_from")),
-        "wrong_kind": _("The certificate %(serial)s is not a KSeF Offline certificate (it is: %(actual)s). "
-                        "Only an Offline certificate may sign KOD II; Authentication certificates are for "
-                        "logging in to KSeF only.",
-                        serial=params.get("serial"), actual=params.get("actual") or _("of no KSeF type")),
+        "wrong_kind": _("The certificate %(serial)s cannot log in to KSeF: its type is %(actual)s. Only an "
+                        "Authentication certificate logs in; Offline certificates only sign KOD II.",
+                        serial=params.get("serial"), actual=certificate_kind_label(env, params.get("actual")))
+        if required == ksef_certificates.AUTHENTICATION else
+        _("The certificate %(serial)s is not a KSeF Offline certificate (its type is: %(actual)s). "
+          "Only an Offline certificate may sign KOD II; Authentication certificates are for "
+          "logging in to KSeF only.",
+          serial=params.get("serial"), actual=certificate_kind_label(env, params.get("actual"))),
         "identifier_mismatch": _("The certificate %(serial)s belongs to %(actual)s, not to NIP %(expected)s.",
                                  serial=params.get("serial"), actual=params.get("actual"),
-                                 expected=params.get("expected")),
+                                 expected=params.get("expected"))
+        if params.get("identifiers") else
+        _("The certificate %(serial)s names no NIP or PESEL, so it cannot belong to NIP %(expected)s.",
+          serial=params.get("serial"), expected=params.get("expected")),
     }
-    text = messages.get(error.code) or _("The certificate cannot be used: %s", error)
+    text = messages.get(error.code) or _("The certificate cannot be used (%(code)s).", code=error.code)
     if certificate_name:
         text = _("Certificate %(name)s: %(problem)s", name=certificate_name, problem=text)
     return text

@@ -29,6 +29,7 @@ from odoo.tools import SQL
 
 from ..ksef import errors as ksef_errors
 from ..ksef import submission
+from . import ksef_messages
 
 _logger = logging.getLogger(__name__)
 
@@ -132,12 +133,16 @@ class AccountMoveKsefEngine(models.Model):
             _logger.info("KSeF sending skipped: this database is neutralized")
             return
         for company in self._l10n_pl_ksef_engine_companies():
+            company_self = self.with_company(company)
+            if not self.env.context.get("lang"):
+                # A cron run has no user language: notes and errors are written in the company's.
+                company_self = company_self.with_context(lang=company.partner_id.lang or "en_US")
             try:
-                self.with_company(company)._l10n_pl_ksef_engine_run(company)
+                company_self._l10n_pl_ksef_engine_run(company)
                 if company.l10n_pl_ksef_engine_failures:
                     company.sudo().l10n_pl_ksef_engine_failures = 0
                     self._l10n_pl_ksef_engine_commit()
-                self.with_company(company)._l10n_pl_ksef_engine_follow_posted(company)
+                company_self._l10n_pl_ksef_engine_follow_posted(company)
             except Exception as error:  # one company's trouble never stops the others
                 if self._l10n_pl_ksef_engine_can_commit():
                     self.env.cr.rollback()
@@ -463,6 +468,14 @@ class EngineJournal(submission.Journal):
             session.journal_state = "settled"
         self.flush()
 
+    def _outcome_error_text(self, outcome):
+        """What the invoice shows about a non-accepted outcome: KSeF's own description of the
+        invoice status when KSeF gave one, else a translated account of the error met."""
+        error = outcome.error
+        if error is not None and (not outcome.description or outcome.description == str(error)):
+            return ksef_messages.ksef_error_text(self.env, error)
+        return outcome.description or ""
+
     def _session_upo(self, shared):
         key = (shared.session_reference, shared.upo_reference)
         if key not in self.upos:
@@ -511,13 +524,13 @@ class EngineJournal(submission.Journal):
                 if outcome.status == submission.ACCEPTED:
                     result["code"] = 200
             elif outcome.status == submission.REJECTED:
-                result.update(verdict="rejected", error=outcome.description)
+                result.update(verdict="rejected", error=self._outcome_error_text(outcome))
             elif outcome.status == submission.RETRY:
                 offline = bool(document.offline_mode) if document else (
                     move.l10n_pl_ksef_state == "offline" or bool(move._l10n_pl_ksef_is_offline()))
                 next_try = self.Move._l10n_pl_ksef_engine_next_try(move, outcome.retry_after)
                 result.update(verdict="retry", retry_state="offline" if offline else "to_send",
-                              error=outcome.description or "",
+                              error=self._outcome_error_text(outcome),
                               move_values={"l10n_pl_ksef_next_try": next_try,
                                            "l10n_pl_ksef_attempts": move.l10n_pl_ksef_attempts + 1})
                 if not document:

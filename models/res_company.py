@@ -13,6 +13,7 @@ from odoo.exceptions import UserError, ValidationError
 from ..ksef import certificates as ksef_certificates
 from ..ksef import client as ksef_client
 from ..ksef import errors as ksef_errors
+from .certificate import certificate_error_message, certificate_kind_label
 
 _ksef_logger = _logging.getLogger(__name__)
 
@@ -184,15 +185,17 @@ class ResCompany(models.Model):
                                     "add its private key.", name=record.display_name)) from error
         except ksef_certificates.CertificateError as error:
             raise ValidationError(_("The KSeF certificate %(name)s cannot be read: %(error)s",
-                                    name=record.display_name, error=error)) from error
+                                    name=record.display_name,
+                                    error=certificate_error_message(self.env, error))) from error
         context_type, context_value = company._l10n_pl_ksef_context()
         try:
             ksef_certificates.require_kind(loaded, ksef_certificates.AUTHENTICATION)
         except ksef_certificates.WrongKindError as error:
             raise ValidationError(_(
-                "The certificate %(name)s cannot be used to log in to KSeF: it is a KSeF %(kind)s certificate, "
+                "The certificate %(name)s cannot be used to log in to KSeF: its type is %(kind)s, "
                 "and only an Authentication certificate can log in. (Offline certificates only sign the "
-                "QR codes of offline invoices.)", name=record.display_name, kind=loaded.kind or _("unknown"),
+                "QR codes of offline invoices.)", name=record.display_name,
+                kind=certificate_kind_label(self.env, loaded.kind),
             )) from error
         try:
             ksef_certificates.require_valid(loaded)
@@ -201,10 +204,13 @@ class ResCompany(models.Model):
                                     name=record.display_name, start=loaded.valid_from, end=loaded.valid_to)) from error
         nip = company._l10n_pl_ksef_nip()
         expected = nip if context_type != "Nip" and nip else context_value
+        if not loaded.nip:
+            raise ValidationError(_("The KSeF certificate %(name)s names no NIP, so it cannot log in for this "
+                                    "company's NIP %(nip)s.", name=record.display_name, nip=expected))
         if loaded.nip != expected:
             raise ValidationError(_("The KSeF certificate %(name)s was issued to NIP %(cert_nip)s, not to this "
                                     "company's NIP %(nip)s.", name=record.display_name,
-                                    cert_nip=loaded.nip or _("(none)"), nip=expected))
+                                    cert_nip=loaded.nip, nip=expected))
         return loaded
 
     # -- tokens ------------------------------------------------------------------------------

@@ -125,10 +125,14 @@ class ResCompanyKsefOffline(models.Model):
                 messages = client.messages()
             except LatarniaUnavailable as error:
                 _logger.warning("Latarnia at %s is unreachable (%s); keeping the last known KSeF status", base_url, error)
-                companies.sudo().write({
-                    "l10n_pl_ksef_latarnia_error": _("Latarnia unreachable (%(time)s): %(error)s",
-                                                     time=fields.Datetime.now(), error=error),
-                })
+                # The core's message is English (for the log above); the field gets a sentence.
+                if error.http_status:
+                    problem = _("Latarnia could not be asked at %(time)s: it answered with error %(code)s.",
+                                time=fields.Datetime.now(), code=error.http_status)
+                else:
+                    problem = _("Latarnia could not be asked at %(time)s: no connection, no answer in time or an "
+                                "unreadable answer.", time=fields.Datetime.now())
+                companies.sudo().write({"l10n_pl_ksef_latarnia_error": problem})
                 continue
             self.env["l10n_pl_ksef.event"].sudo()._l10n_pl_ksef_store_latarnia_messages(
                 list(status.messages) + list(messages), environment)

@@ -97,7 +97,7 @@ class TestLatarnia(KsefOfflineTestMixin, KsefTestCommon):
             self.assertIsNone(self._poll())
         self.assertIn("keeping the last known KSeF status", logs.output[0])
         self.assertEqual(self.company.l10n_pl_ksef_latarnia_status, "FAILURE", "the last known status stays")
-        self.assertIn("Latarnia unreachable", self.company.l10n_pl_ksef_latarnia_error)
+        self.assertIn("Latarnia could not be asked", self.company.l10n_pl_ksef_latarnia_error)
         # and a send that fails while Latarnia is down falls back to offline24, never to a failure mode
         self.company.sudo().l10n_pl_ksef_offline_fallback = "auto"
         move = self._ksef_invoice()
