@@ -86,7 +86,21 @@ Control API (JSON, no authentication, never rate-limited or faulted)
                                             "total_failure"|"total_failure_end", "eventId", "start", "end",
                                             "title", "text", "id", "version"}``; answers the message
 ``POST /_control/latarnia/clear``           remove all Latarnia messages
+``GET  /_control/script``                   the outage script: ``{"steps": [{"id", "at", "action",
+                                            "appliedAt"}], "pending": n, "now"}`` (times UTC, ``...Z``)
+``POST /_control/script``                   ``{"steps": [{"at", "action", "id"?}]}`` replaces it (see below)
+``POST /_control/script/advance``           play the next pending step now (409 when none is left)
+``POST /_control/script/clear``             forget the script (what it did stays)
 ==========================================  ===============================================================
+
+Outage script (drills; ``script.py``): steps play in ``at`` order on the simulator clock (with
+``clock_offset``) when due - before any request is handled and every second from a ticker
+thread. Actions: ``connection_lost`` (faults ``down`` with ``down_mode`` "close" and
+``latarnia_down``), ``connection_restored``, ``latarnia:maintenance``, ``latarnia:failure_start``,
+``latarnia:failure_end``, ``latarnia:total_failure``, ``latarnia:total_failure_end`` (the message
+``POST /_control/latarnia`` would publish; an end closes the failure the script started). An
+unknown action, a time without zone or an end without its start refuses the whole script (400).
+The script, and a connection lost by it, survive a restart; ``/_control/reset`` clears them.
 
 Latarnia: ``GET /status`` → ``{"status": AVAILABLE|MAINTENANCE|FAILURE|TOTAL_FAILURE,
 "messages": [...]}`` (unfinished failures and not yet ended maintenance announcements),

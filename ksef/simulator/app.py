@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import io
 import json
+import logging
 import random
 import re
 import secrets
@@ -22,12 +23,14 @@ from .. import crypto
 from .. import upo as upo_xml
 from ..ksef_number import crc8, make_ksef_number
 from . import keys as mf_keys
+from . import script as outage_script
 from .invoices import InvoiceInspector, default_shared_dir
 from .ratelimit import RateLimiter
 from .wire import (ApiError, ProblemError, Response, json_response, too_many_requests, utc_iso,
                    validation_error, xml_response)
 
 WARSAW = zoneinfo.ZoneInfo("Europe/Warsaw")
+_logger = logging.getLogger("ksef.simulator")
 
 FA3_FORM = {"systemCode": "FA (3)", "schemaVersion": "1-0E", "value": "FA"}
 MAX_INVOICES_PER_SESSION = 10000
@@ -170,6 +173,7 @@ class SimulatorApp:
         for nip, token in self.startup_tokens:
             self.register_token(nip, token)
         self._resume_batches()
+        self._init_script()
         self.routes = self._build_routes()
 
     # ------------------------------------------------------------------ setup
@@ -339,10 +343,19 @@ class SimulatorApp:
             ("POST", r"/_control/config", self.control_config, "control"),
             ("POST", r"/_control/latarnia", self.control_latarnia, "control"),
             ("POST", r"/_control/latarnia/clear", self.control_latarnia_clear, "control"),
+            ("GET", r"/_control/script", self.control_get_script, "control"),
+            ("POST", r"/_control/script", self.control_set_script, "control"),
+            ("POST", r"/_control/script/advance", self.control_advance_script, "control"),
+            ("POST", r"/_control/script/clear", self.control_clear_script, "control"),
         ]
         return [(method, re.compile("^%s$" % pattern), handler, auth) for method, pattern, handler, auth in table]
 
     def handle(self, request):
+        # steps due now play first, so a connection_lost due now already fails this request
+        try:
+            self.play_due_script_steps()
+        except Exception:
+            _logger.exception("outage script step failed")
         try:
             return self._dispatch(request)
         except (ApiError, ProblemError) as exc:
@@ -1480,6 +1493,8 @@ class SimulatorApp:
             return json_response(200, dict(self.faults))
 
     def control_faults_clear(self, request):
+        # a manual "no faults" also ends a connection_lost played by the script, even after a restart
+        self.store.set_meta("script_connection", None)
         with self.fault_lock:
             self.faults = dict(DEFAULT_FAULTS, seed=self.faults["seed"])
             self.fault_rng = random.Random(self.faults["seed"])
@@ -1488,7 +1503,9 @@ class SimulatorApp:
     def control_reset(self, request):
         for worker in list(self.workers):
             worker.join(timeout=30)
-        self.store.reset()
+        with self.script_lock:
+            self.store.reset()  # also the script and what it remembers
+            self._script_next_at = None
         self.store.set_meta("access_tokens_not_before", 0)
         with self.fault_lock:
             self.faults = dict(DEFAULT_FAULTS, seed=self.faults["seed"])
@@ -1566,6 +1583,13 @@ class SimulatorApp:
 
     def control_latarnia(self, request):
         data = self._control_json(request)
+        with self.store.transaction() as db:
+            row = self._publish_latarnia(db, data)
+        return json_response(200, self._latarnia_view(row))
+
+    def _publish_latarnia(self, db, data):
+        """Store one Latarnia message for ``data`` (the body of POST /_control/latarnia) inside the
+        caller's transaction ``db``; return its row. Shared by the control endpoint and the outage script."""
         action = data.get("action")
         presets = {"maintenance": ("MAINTENANCE", "MAINTENANCE_ANNOUNCEMENT", "PLN", "Planowana niedostępność KSeF"),
                    "failure_start": ("FAILURE", "FAILURE_START", "AWR", "Awaria KSeF"),
@@ -1576,32 +1600,174 @@ class SimulatorApp:
             raise validation_error("action: %s." % ", ".join(presets))
         category, kind, code, title = presets[action]
         now = self.now()
-        with self.store.transaction() as db:
-            seq = (db.execute("SELECT MAX(seq) FROM latarnia_messages").fetchone()[0] or 0) + 1
-            event_id = data.get("eventId")
-            start, end = data.get("start"), data.get("end")
-            if kind == "FAILURE_END":
-                started = db.execute("SELECT * FROM latarnia_messages WHERE event_id = ? AND type = 'FAILURE_START'"
-                                     " ORDER BY seq DESC", (event_id,)).fetchone() if event_id is not None else None
-                if started is None:
-                    raise validation_error("failure_end wymaga eventId rozpoczętej awarii.")
-                category = started["category"]
-                start = start or started["start"]
-                end = end or utc_iso(now)
-            else:
-                if event_id is None:
-                    event_id = (db.execute("SELECT MAX(event_id) FROM latarnia_messages").fetchone()[0] or 0) + 1
-                if kind == "FAILURE_START":
-                    start = start or utc_iso(now)
-            message_id = data.get("id") or "K/%d/%s/%02d" % (_warsaw_date(now).year, code, seq)
-            row = {"id": message_id, "seq": seq, "event_id": int(event_id), "category": category, "type": kind,
-                   "title": data.get("title") or title, "text": data.get("text") or title, "start": start,
-                   "end_": end, "version": int(data.get("version", 1)), "published": utc_iso(now)}
-            db.execute("INSERT INTO latarnia_messages (id, seq, event_id, category, type, title, text, start, end_,"
-                       " version, published) VALUES (:id, :seq, :event_id, :category, :type, :title, :text, :start,"
-                       " :end_, :version, :published)", row)
-        return json_response(200, self._latarnia_view(row))
+        seq = (db.execute("SELECT MAX(seq) FROM latarnia_messages").fetchone()[0] or 0) + 1
+        event_id = data.get("eventId")
+        start, end = data.get("start"), data.get("end")
+        if kind == "FAILURE_END":
+            started = db.execute("SELECT * FROM latarnia_messages WHERE event_id = ? AND type = 'FAILURE_START'"
+                                 " ORDER BY seq DESC", (event_id,)).fetchone() if event_id is not None else None
+            if started is None:
+                raise validation_error("failure_end wymaga eventId rozpoczętej awarii.")
+            category = started["category"]
+            start = start or started["start"]
+            end = end or utc_iso(now)
+        else:
+            if event_id is None:
+                event_id = (db.execute("SELECT MAX(event_id) FROM latarnia_messages").fetchone()[0] or 0) + 1
+            if kind == "FAILURE_START":
+                start = start or utc_iso(now)
+        message_id = data.get("id") or "K/%d/%s/%02d" % (_warsaw_date(now).year, code, seq)
+        row = {"id": message_id, "seq": seq, "event_id": int(event_id), "category": category, "type": kind,
+               "title": data.get("title") or title, "text": data.get("text") or title, "start": start,
+               "end_": end, "version": int(data.get("version", 1)), "published": utc_iso(now)}
+        db.execute("INSERT INTO latarnia_messages (id, seq, event_id, category, type, title, text, start, end_,"
+                   " version, published) VALUES (:id, :seq, :event_id, :category, :type, :title, :text, :start,"
+                   " :end_, :version, :published)", row)
+        return row
 
     def control_latarnia_clear(self, request):
         self.store.run("DELETE FROM latarnia_messages")
         return json_response(200, {"ok": True})
+
+    # ------------------------------------------------------------------ outage script (drills)
+    # The validation and views are in script.py. State: table script_steps (one row a step, in
+    # play order, applied_at once played) and meta "script_open_events" ({category: eventId}
+    # of failures the script started and has not ended) and "script_connection" ("lost" makes a
+    # restarted simulator come back without connection). script_lock serialises players (the
+    # request threads and the ticker); it is always taken before store.lock, never inside it.
+    def _init_script(self):
+        self.script_lock = threading.Lock()
+        self._script_next_at = self._script_next_pending_at()
+        self._script_ticker = None
+        if self.store.get_meta("script_connection") == "lost":
+            self._set_connection(lost=True)
+
+    def _script_rows(self):
+        return self.store.all("SELECT * FROM script_steps ORDER BY position")
+
+    def _script_next_pending(self):
+        return self.store.one("SELECT * FROM script_steps WHERE applied_at IS NULL ORDER BY position LIMIT 1")
+
+    def _script_next_pending_at(self):
+        row = self._script_next_pending()
+        return row["at"] if row else None
+
+    def _script_response(self):
+        return json_response(200, outage_script.script_view(self._script_rows(), self.now()))
+
+    def _set_connection(self, lost):
+        with self.fault_lock:
+            if lost:
+                self.faults.update(down=True, down_mode="close", latarnia_down=True)
+            else:
+                self.faults.update(down=False, down_mode=DEFAULT_FAULTS["down_mode"], latarnia_down=False)
+
+    def play_due_script_steps(self):
+        """Play, in order, every pending step whose time has come; return how many were played."""
+        next_at = self._script_next_at  # cheap check first: this runs before every request
+        if next_at is None or next_at > self.now():
+            return 0
+        played = 0
+        with self.script_lock:
+            while True:
+                row = self._script_next_pending()
+                if row is None or row["at"] > self.now():
+                    break
+                self._play_script_step(row)
+                played += 1
+            self._script_next_at = self._script_next_pending_at()
+        return played
+
+    def _play_script_step(self, row):
+        """Apply one step and mark it played in the same transaction (caller holds script_lock).
+        A step that cannot play (its failure's messages were cleared meanwhile) is marked played
+        with a ``note`` instead of blocking the rest of the script."""
+        note = None
+        with self.store.transaction() as db:
+            try:
+                self._apply_script_action(db, row["action"])
+            except ApiError as exc:
+                note = "; ".join(exc.details) or exc.description
+                _logger.warning("outage script step %s (%s) not applied: %s", row["step_id"], row["action"], note)
+            db.execute("UPDATE script_steps SET applied_at = ?, note = ? WHERE position = ?",
+                       (self.now(), note, row["position"]))
+
+    def _apply_script_action(self, db, action):
+        if action in (outage_script.CONNECTION_LOST, outage_script.CONNECTION_RESTORED):
+            lost = action == outage_script.CONNECTION_LOST
+            self._set_connection(lost)
+            self.store.set_meta("script_connection", "lost" if lost else "restored")
+            return
+        latarnia_action = outage_script.LATARNIA_ACTIONS[action]
+        data = {"action": latarnia_action}
+        open_events = self.store.get_meta("script_open_events") or {}
+        category, starts = outage_script.FAILURE_EVENTS.get(latarnia_action, (None, None))
+        if starts is False:
+            if category not in open_events:
+                raise validation_error("%s: skrypt nie rozpoczął takiej awarii." % action)
+            data["eventId"] = open_events[category]
+        row = self._publish_latarnia(db, data)
+        if starts is True:
+            open_events[category] = row["event_id"]
+        elif starts is False:
+            del open_events[category]
+        self.store.set_meta("script_open_events", open_events)
+
+    def start_script_ticker(self, interval=1.0):
+        """Play due steps every ``interval`` s even when nobody calls (a drill's 10:00 happens anyway)."""
+        if self._script_ticker is not None:
+            return
+        stop = threading.Event()
+
+        def tick():
+            while not stop.wait(interval):
+                try:
+                    self.play_due_script_steps()
+                except Exception:
+                    _logger.exception("outage script step failed")
+
+        thread = threading.Thread(target=tick, name="ksef-simulator-script", daemon=True)
+        self._script_ticker = (stop, thread)
+        thread.start()
+
+    def stop_script_ticker(self):
+        if self._script_ticker is not None:
+            stop, thread = self._script_ticker
+            stop.set()
+            thread.join(timeout=10)
+            self._script_ticker = None
+
+    def control_get_script(self, request):
+        return self._script_response()
+
+    def control_set_script(self, request):
+        """Replace the script; all-or-nothing: an invalid step leaves the old script in place."""
+        data = self._control_json(request)
+        with self.script_lock:
+            steps = outage_script.parse_script(data, self.store.get_meta("script_open_events") or {})
+            with self.store.transaction() as db:
+                db.execute("DELETE FROM script_steps")
+                db.executemany("INSERT INTO script_steps (position, step_id, at, action) VALUES (?, ?, ?, ?)",
+                               [(position, step["id"], step["at"], step["action"])
+                                for position, step in enumerate(steps, 1)])
+            self._script_next_at = self._script_next_pending_at()
+        self.play_due_script_steps()  # steps already in the past play now, so the answer shows them played
+        return self._script_response()
+
+    def control_advance_script(self, request):
+        """The trainer's "next step now": play the next pending step whatever its time."""
+        with self.script_lock:
+            row = self._script_next_pending()
+            if row is None:
+                raise ApiError(409, 21405, "Błąd walidacji danych wejściowych.",
+                               ["Scenariusz nie ma kroków do wykonania."])
+            self._play_script_step(row)
+            self._script_next_at = self._script_next_pending_at()
+        return self._script_response()
+
+    def control_clear_script(self, request):
+        """Forget the script; what it already did (faults, Latarnia messages) stays."""
+        with self.script_lock:
+            self.store.run("DELETE FROM script_steps")
+            self._script_next_at = None
+        return self._script_response()

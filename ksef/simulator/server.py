@@ -104,6 +104,7 @@ class Simulator:
         self.base_url = "http://%s:%d" % (self.host, self.port)
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="ksef-simulator", daemon=True)
         self.thread.start()
+        self.app.start_script_ticker()
         return self.base_url
 
     def serve_forever(self):
@@ -112,9 +113,11 @@ class Simulator:
             self.httpd = _Server((self.host, self.port), handler)
             self.port = self.httpd.server_address[1]
             self.base_url = "http://%s:%d" % (self.host, self.port)
+        self.app.start_script_ticker()
         self.httpd.serve_forever()
 
     def stop(self):
+        self.app.stop_script_ticker()
         if self.httpd is not None:
             self.httpd.shutdown()
             self.httpd.server_close()
@@ -151,12 +154,9 @@ def package_root():
     return Path(__file__).resolve().parents[2]
 
 
-def start_subprocess(state, port=0, tokens=(), rate_limits="production", xsd_dir=None, processing_delay=None,
-                     access_token_ttl=None, extra_args=(), log_path=None, timeout=30.0, env=None):
-    """Start ``python -m ksef.simulator`` and wait until it answers.
-
-    Returns ``(process, base_url)``; stop it with ``stop_subprocess(process)``. Its log goes to
-    ``log_path`` (or nowhere), so a parent that stops reading stdout never blocks it."""
+def simulator_command(state, port=0, tokens=(), rate_limits="production", xsd_dir=None, processing_delay=None,
+                      access_token_ttl=None, extra_args=()):
+    """The argv of ``python -m ksef.simulator`` (this interpreter) for these options."""
     args = [sys.executable, "-m", "ksef.simulator", "--host", "127.0.0.1", "--port", str(port),
             "--state", str(state), "--rate-limits", rate_limits]
     for nip, token in _parse_tokens(tokens):
@@ -167,13 +167,28 @@ def start_subprocess(state, port=0, tokens=(), rate_limits="production", xsd_dir
         args += ["--processing-delay", str(processing_delay)]
     if access_token_ttl is not None:
         args += ["--access-token-ttl", str(access_token_ttl)]
-    args += list(extra_args)
+    return args + list(extra_args)
+
+
+def simulator_env(env=None):
+    """``env`` (default: ours) with the ``ksef`` package's directory first on PYTHONPATH."""
     child_env = dict(os.environ if env is None else env)
     child_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(package_root()), child_env.get("PYTHONPATH")]))
+    return child_env
+
+
+def start_subprocess(state, port=0, tokens=(), rate_limits="production", xsd_dir=None, processing_delay=None,
+                     access_token_ttl=None, extra_args=(), log_path=None, timeout=30.0, env=None):
+    """Start ``python -m ksef.simulator`` and wait until it answers.
+
+    Returns ``(process, base_url)``; stop it with ``stop_subprocess(process)``. Its log goes to
+    ``log_path`` (or nowhere), so a parent that stops reading stdout never blocks it."""
+    args = simulator_command(state, port, tokens, rate_limits, xsd_dir, processing_delay, access_token_ttl,
+                             extra_args)
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL
     try:
         process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
-                                   env=child_env, cwd=str(package_root()))
+                                   env=simulator_env(env), cwd=str(package_root()))
     finally:
         if log_path:
             log.close()

@@ -131,11 +131,21 @@ CREATE TABLE IF NOT EXISTS latarnia_messages (
     version INTEGER NOT NULL,
     published TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS script_steps (
+    position INTEGER PRIMARY KEY,
+    step_id TEXT NOT NULL,
+    at REAL NOT NULL,
+    action TEXT NOT NULL,
+    applied_at REAL,
+    note TEXT
+);
 """
 
 # Tables emptied by a reset; the MF keys and the registered KSeF tokens survive it.
 RESETTABLE = ("challenges", "auth_operations", "sessions", "batch_parts", "invoices",
-              "session_upo_pages", "latarnia_messages")
+              "session_upo_pages", "latarnia_messages", "script_steps")
+# meta keys emptied by a reset (what the outage script remembers between its steps)
+RESETTABLE_META = ("script_open_events", "script_connection")
 
 
 class Store:
@@ -181,6 +191,8 @@ class Store:
         with self.transaction() as db:
             for table in RESETTABLE:
                 db.execute("DELETE FROM %s" % table)
+            db.execute("DELETE FROM meta WHERE key IN (%s)" % ", ".join("?" * len(RESETTABLE_META)),
+                       RESETTABLE_META)
 
 
 class _Transaction:
