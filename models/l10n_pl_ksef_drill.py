@@ -31,6 +31,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import SQL
 
 from ..ksef import devcerts
+from ..ksef import errors as ksef_errors
 
 _logger = logging.getLogger(__name__)
 
@@ -44,13 +45,15 @@ DRILL_ACTIONS = [
     ("latarnia:total_failure", "Total failure announced"),
     ("latarnia:total_failure_end", "Total failure ended"),
 ]
-# The issue's script: offline24 at the start, a failure announced an hour later, its end and the
-# recovery an hour after that. The trainer may shorten the offsets (e.g. 0/10/20).
+# The issue's script: offline24 at the start, a failure announced an hour later, its end an hour
+# after that. The connection comes back with the announcement: the simulator's lost connection
+# also hides its Latarnia, and the company must be able to read the announcement to issue in
+# emergency mode. The trainer may shorten the offsets (e.g. 0/10/20).
 DEFAULT_SCRIPT = [
     (0, "connection_lost"),
+    (60, "connection_restored"),
     (60, "latarnia:failure_start"),
     (120, "latarnia:failure_end"),
-    (120, "connection_restored"),
 ]
 # A drill ends by itself this long after its last step: a forgotten drill must not keep the
 # company on the simulator.
@@ -449,7 +452,11 @@ class L10nPlKsefDrill(models.Model):
             self._l10n_pl_ksef_refresh_steps()
         except UserError as error:
             _logger.info("KSeF drill %s: simulator script not read at the end: %s", self.id, error)
-        # Everything sendable goes now, as the engine would: Latarnia first (pause or not).
+        # Everything sendable goes now, as the engine would: Latarnia first (pause or not). Waiting
+        # drill invoices go at once, even those Post to KSeF reserved a few minutes ago.
+        Move.search([("l10n_pl_ksef_drill_id", "=", self.id), ("state", "=", "posted"),
+                     ("l10n_pl_ksef_state", "in", ("to_send", "offline"))])._l10n_pl_ksef_write(
+            {"l10n_pl_ksef_next_try": False})
         try:
             company._l10n_pl_ksef_poll_latarnia(timeout=5.0)
             Move.with_context(l10n_pl_ksef_no_commit=True)._l10n_pl_ksef_engine_run(company)
@@ -620,18 +627,20 @@ class L10nPlKsefDrill(models.Model):
                    _("Issued"), _("KSeF deadline"), _("KSeF status"), _("KSeF number"),
                    _("Submitted at (Warsaw time)"), _("In time")]
         head = Markup("").join(Markup("<th>%s</th>") % header for header in headers)
+        # _() reads the language from its caller's frame: not inside the generator expressions.
+        yes, no, not_played = _("Yes"), _("No"), _("not played")
         body = Markup("").join(
             Markup('<tr class="%s"><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td>'
                    '<td>%s</td><td>%s</td><td>%s</td><td class="fw-bold">%s</td></tr>') % (
                 "" if row["in_time"] else "table-danger",
                 row["number"], row["customer"], row["created_by"], row["posted_by"], row["sent_by"],
                 row["issued"], row["deadline"] or "", row["ksef_state"], row["ksef_number"],
-                when(row["submitted_at"]), _("Yes") if row["in_time"] else _("No"))
+                when(row["submitted_at"]), yes if row["in_time"] else no)
             for row in rows)
         steps = Markup("").join(
             Markup("<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>") % (
                 step.offset_minutes, step._l10n_pl_ksef_label(), when(step.planned_at),
-                when(step.applied_at) or _("not played"))
+                when(step.applied_at) or not_played)
             for step in self.step_ids)
         return Markup(
             '<div class="o_l10n_pl_ksef_drill_report">'
@@ -820,6 +829,12 @@ class AccountMoveKsefDrill(models.Model):
         self._l10n_pl_ksef_drill_check()
         if self.l10n_pl_ksef_drill_id and not self.l10n_pl_ksef_drill_sent_by_id:
             self.sudo()._l10n_pl_ksef_write({"l10n_pl_ksef_drill_sent_by_id": self.env.uid})
+        if (self.l10n_pl_ksef_drill_id and self.company_id._l10n_pl_ksef_sending_paused()
+                and self.l10n_pl_ksef_state in (False, "to_send")):
+            # The simulator announces a failure on its Latarnia but its API keeps answering: in a
+            # real failure KSeF takes nothing, so the drill invoice meets an unavailable KSeF.
+            return self._l10n_pl_ksef_handle_unreachable(ksef_errors.KsefUnavailable(
+                "KSeF drill: Latarnia announces that KSeF is not available"))
         return super()._l10n_pl_ksef_post()
 
     def _l10n_pl_ksef_update_status(self):
