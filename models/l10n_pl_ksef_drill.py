@@ -494,6 +494,10 @@ class L10nPlKsefDrill(models.Model):
             {"journal_state": "settled", "state": "closed"})
         drill_moves = Move.search([("l10n_pl_ksef_drill_id", "=", self.id), ("state", "!=", "cancel")])
         drill_moves.with_context(l10n_pl_ksef_drill_closing=True).button_cancel()
+        # The simulator's KSeF numbers are not real ones and must never block a real number (the
+        # report and the chatter keep them).
+        Move.search([("l10n_pl_ksef_drill_id", "=", self.id), ("l10n_pl_ksef_number", "!=", False)]) \
+            ._l10n_pl_ksef_write({"l10n_pl_ksef_number": False})
         if self.journal_id:
             # Outside drills nobody can pick the drill journal.
             self.journal_id.active = False
