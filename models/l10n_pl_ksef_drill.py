@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytz
 import requests
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from odoo import _, api, fields, models, tools
 from odoo.exceptions import AccessError, UserError, ValidationError
@@ -212,7 +212,7 @@ class L10nPlKsefDrill(models.Model):
     def _check_simulator_url(self):
         for drill in self:
             url = (drill.simulator_url or "").strip()
-            if not (url.startswith("http://127.0.0.1:") or url.startswith("http://localhost:")):
+            if not url.startswith(("http://127.0.0.1:", "http://localhost:")):
                 raise ValidationError(_("Drill %(drill)s: the simulator address must be on this server "
                                         "(http://127.0.0.1:<port>), not %(url)s.", drill=drill.name, url=url))
 
@@ -385,6 +385,10 @@ class L10nPlKsefDrill(models.Model):
         for drill in self:
             if drill.state != "running":
                 raise UserError(_("Drill %s is not running.", drill.name))
+            drill.sudo()._l10n_pl_ksef_refresh_steps()
+            if not drill.pending_step_count:
+                raise UserError(_("Drill %s has played every step of its script: end it to get the report.",
+                                  drill.name))
             drill._l10n_pl_ksef_simulator_call("advance_script", drill.simulator_url)
             drill.sudo()._l10n_pl_ksef_refresh_steps()
             # The company sees the new situation at once (Latarnia is the simulator's).

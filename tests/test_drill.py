@@ -3,6 +3,7 @@ test's "real KSeF" (KsefSimulatorCommon's simulator) must never see a drill invo
 import datetime
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import requests
@@ -86,7 +87,6 @@ class TestDrill(KsefOfflineTestMixin, KsefSimulatorCommon):
 
     def _wait_script(self, count):
         """The step at minute 0 is played by the simulator's own clock (within about a second)."""
-        import time
         for _attempt in range(50):
             script = requests.get(self.drill_url + "/_control/script", timeout=10).json()
             if sum(1 for step in script["steps"] if step.get("appliedAt")) >= count:
