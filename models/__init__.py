@@ -16,3 +16,4 @@ from . import l10n_pl_ksef_engine
 from . import account_move_ksef_correction
 from . import account_move_ksef_cockpit
 from . import l10n_pl_ksef_dashboard
+from . import l10n_pl_ksef_drill

@@ -340,8 +340,13 @@ class AccountMove(models.Model):
             raise UserError(_("The stored KSeF XML of invoice %s no longer matches its hash.", self.display_name))
         return xml
 
+    def _l10n_pl_ksef_may_reset_to_draft(self):
+        """Whether this KSeF-locked invoice may be reset all the same (drill invoices at the drill's end)."""
+        return False
+
     def _check_draftable(self):
-        locked = self.filtered(lambda m: m.l10n_pl_ksef_state in KSEF_LOCKED_STATES)
+        locked = self.filtered(lambda m: m.l10n_pl_ksef_state in KSEF_LOCKED_STATES
+                               and not m._l10n_pl_ksef_may_reset_to_draft())
         if locked:
             raise UserError(_(
                 "Invoice %(invoice)s cannot be reset to draft: KSeF has, or may already have, its "

@@ -290,17 +290,25 @@ class AccountMoveKsefEngine(models.Model):
              WHERE m.company_id = %(company)s AND m.state = 'posted'
                AND m.l10n_pl_ksef_state IN %(states)s AND m.l10n_pl_ksef_xml_id IS NOT NULL
                AND (m.l10n_pl_ksef_next_try IS NULL OR m.l10n_pl_ksef_next_try <= %(now)s)
+               AND %(scope)s
                %(exclude)s %(only)s
              ORDER BY %(order)s
              LIMIT %(limit)s
              %(lock)s
         """, company=company.id, states=WAITING_STATES, now=fields.Datetime.now(),
+            scope=self._l10n_pl_ksef_engine_scope(company),
             exclude=SQL("AND m.id != ALL(%s)", list(exclude)) if exclude else SQL(),
             only=SQL("AND m.id = ANY(%s)", list(only)) if only is not None else SQL(),
             order=order, limit=limit, lock=SQL("FOR UPDATE OF m SKIP LOCKED") if lock else SQL())
         self.env.flush_all()
         self.env.cr.execute(query)
         return [row[0] for row in self.env.cr.fetchall()]
+
+    @api.model
+    def _l10n_pl_ksef_engine_scope(self, company):
+        """SQL condition on ``m`` (account_move): which waiting invoices of ``company`` may go to its
+        current KSeF connection (the drill mode narrows it)."""
+        return SQL("TRUE")
 
     @api.model
     def _l10n_pl_ksef_engine_items(self, moves):

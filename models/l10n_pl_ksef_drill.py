@@ -1,0 +1,871 @@
+"""KSeF drill: rehearse the outage procedure on the built-in simulator (issue 5).
+
+An administrator starts a drill for a company. For its duration the company talks to the local
+KSeF simulator (API and Latarnia), the simulator plays an outage script (connection lost,
+failure announced, failure ended, connection restored), and the staff issue invoices as usual:
+new customer invoices land in a dedicated "KSeF drill" journal with its own numbering. The drill
+ends (by hand, or automatically at its end time) with a report: which invoices were issued
+offline, their deadlines, whether each reached KSeF in time, who did what.
+
+Safety, checked in one place each:
+* ``account.move._l10n_pl_ksef_drill_blocked()``: which invoices may not talk to the company's
+  current KSeF connection now: real invoices while a drill runs (they would go to the simulator),
+  drill invoices when their drill is not running (they would go to the real KSeF). Post to KSeF,
+  the status refresh, offline issuing and the submission engine's claim all ask it.
+* the company's real connection (environment, addresses, login, token, Offline certificate) is
+  saved on the drill (administrators only) and restored exactly at the end;
+* drill invoices are cancelled at the end, so they never count in the books.
+"""
+import base64
+import datetime
+import logging
+import secrets
+from pathlib import Path
+
+import pytz
+import requests
+from markupsafe import Markup
+
+from odoo import _, api, fields, models, tools
+from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.tools import SQL
+
+from ..ksef import devcerts
+from ..ksef import errors as ksef_errors
+
+_logger = logging.getLogger(__name__)
+
+DEFAULT_SIMULATOR_URL = "http://127.0.0.1:8765"
+DRILL_ACTIONS = [
+    ("connection_lost", "Company loses its connection (offline24)"),
+    ("connection_restored", "Connection restored"),
+    ("latarnia:maintenance", "MF announces KSeF maintenance (unavailability mode)"),
+    ("latarnia:failure_start", "MF announces a KSeF failure (emergency mode)"),
+    ("latarnia:failure_end", "Failure ends"),
+    ("latarnia:total_failure", "Total failure announced"),
+    ("latarnia:total_failure_end", "Total failure ended"),
+]
+# The issue's script: offline24 at the start, a failure announced an hour later, its end an hour
+# after that. The connection comes back with the announcement: the simulator's lost connection
+# also hides its Latarnia, and the company must be able to read the announcement to issue in
+# emergency mode. The trainer may shorten the offsets (e.g. 0/10/20).
+DEFAULT_SCRIPT = [
+    (0, "connection_lost"),
+    (60, "connection_restored"),
+    (60, "latarnia:failure_start"),
+    (120, "latarnia:failure_end"),
+]
+# A drill ends by itself this long after its last step: a forgotten drill must not keep the
+# company on the simulator.
+AUTO_END_AFTER = datetime.timedelta(minutes=60)
+DRILL_JOURNAL_CODES = ("CWKS", "CWK2", "CWK3", "CWK4", "CWK5")
+WARSAW = pytz.timezone("Europe/Warsaw")
+# The company's connection as saved on the drill: company field -> drill field.
+SAVED_SETTINGS = {
+    "l10n_pl_ksef_environment": "saved_environment",
+    "l10n_pl_ksef_base_url": "saved_base_url",
+    "l10n_pl_ksef_latarnia_url": "saved_latarnia_url",
+    "l10n_pl_ksef_auth_method": "saved_auth_method",
+    "l10n_pl_ksef_token": "saved_token",
+    "l10n_pl_ksef_offline_certificate_id": "saved_offline_certificate_id",
+    "l10n_pl_ksef_latarnia_status": "saved_latarnia_status",
+    "l10n_pl_ksef_latarnia_checked_at": "saved_latarnia_checked_at",
+    "l10n_pl_ksef_latarnia_error": "saved_latarnia_error",
+}
+
+
+def _launcher():
+    """The simulator launcher (imported late: the drill works with an already running simulator
+    as well, and a missing launcher must only fail the drill, not the module)."""
+    from ..ksef.simulator import launcher
+    return launcher
+
+
+def _iso_utc(moment):
+    return moment.replace(tzinfo=datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _parse_utc(text):
+    if not text:
+        return False
+    moment = datetime.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    if moment.tzinfo:
+        moment = moment.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    return moment.replace(microsecond=0)
+
+
+class L10nPlKsefDrillStep(models.Model):
+    _name = "l10n_pl_ksef.drill.step"
+    _description = "KSeF drill step"
+    _order = "drill_id, offset_minutes, sequence, id"
+
+    drill_id = fields.Many2one("l10n_pl_ksef.drill", required=True, ondelete="cascade", index=True)
+    company_id = fields.Many2one(related="drill_id.company_id", store=True)
+    sequence = fields.Integer(default=10)
+    offset_minutes = fields.Integer(
+        string="Minutes after the start", required=True, default=0,
+        help="When the simulator plays this step, counted from the start of the drill.")
+    action = fields.Selection(DRILL_ACTIONS, string="What happens", required=True)
+    planned_at = fields.Datetime(string="Planned at", readonly=True)
+    applied_at = fields.Datetime(string="Happened at", readonly=True,
+                                 help="When the simulator played this step (read from the simulator).")
+
+    @api.constrains("offset_minutes")
+    def _check_offset_minutes(self):
+        for step in self:
+            if step.offset_minutes < 0:
+                raise ValidationError(_("Drill step '%(step)s': the minutes after the start cannot be negative.",
+                                        step=step._l10n_pl_ksef_label()))
+
+    def _l10n_pl_ksef_label(self):
+        self.ensure_one()
+        return dict(self._fields["action"]._description_selection(self.env)).get(self.action, self.action or "")
+
+    def _l10n_pl_ksef_script_id(self):
+        self.ensure_one()
+        return "drill-%s-step-%s" % (self.drill_id.id, self.id)
+
+
+class L10nPlKsefDrill(models.Model):
+    _name = "l10n_pl_ksef.drill"
+    _description = "KSeF drill"
+    _inherit = ["mail.thread"]
+    _order = "id desc"
+
+    name = fields.Char(string="Drill", required=True, tracking=True,
+                       default=lambda self: _("KSeF drill %s", fields.Date.context_today(self)))
+    company_id = fields.Many2one("res.company", string="Company", required=True, index=True,
+                                 default=lambda self: self.env.company)
+    state = fields.Selection(
+        [("draft", "Planned"), ("running", "Running"), ("done", "Done"), ("cancelled", "Cancelled")],
+        string="Status", default="draft", required=True, readonly=True, tracking=True, copy=False)
+    simulator_url = fields.Char(
+        string="Simulator address", required=True, default=DEFAULT_SIMULATOR_URL,
+        help="The built-in KSeF simulator on this server (127.0.0.1). It is started when it does not answer.")
+    step_ids = fields.One2many(
+        "l10n_pl_ksef.drill.step", "drill_id", string="Outage script", copy=True,
+        default=lambda self: [fields.Command.create({"sequence": index, "offset_minutes": offset, "action": action})
+                              for index, (offset, action) in enumerate(DEFAULT_SCRIPT)])
+    journal_id = fields.Many2one("account.journal", string="Drill journal", readonly=True, copy=False,
+                                 help="New customer invoices go to this journal while the drill runs: it has "
+                                      "its own numbering, separate from the real books.")
+    started_by_id = fields.Many2one("res.users", string="Started by", readonly=True, copy=False)
+    started_at = fields.Datetime(string="Started at", readonly=True, copy=False)
+    end_by = fields.Datetime(string="Ends automatically at", readonly=True, copy=False,
+                             help="One hour after the last step: a forgotten drill ends by itself.")
+    ended_by_id = fields.Many2one("res.users", string="Ended by", readonly=True, copy=False)
+    ended_at = fields.Datetime(string="Ended at", readonly=True, copy=False)
+    invoice_ids = fields.One2many("account.move", "l10n_pl_ksef_drill_id", string="Drill invoices", readonly=True)
+    invoice_count = fields.Integer(compute="_compute_invoice_count")
+    pending_step_count = fields.Integer(string="Steps still to play", compute="_compute_pending_step_count")
+    # ---- the report (stored when the drill ends) ----------------------------------------------
+    report_html = fields.Html(string="Report", readonly=True, copy=False, sanitize=False)
+    report_summary = fields.Char(string="Result", readonly=True, copy=False)
+    report_invoice_count = fields.Integer(string="Invoices issued", readonly=True, copy=False)
+    report_offline_count = fields.Integer(string="Issued offline", readonly=True, copy=False)
+    report_in_time_count = fields.Integer(string="Submitted in time", readonly=True, copy=False)
+    report_all_in_time = fields.Boolean(string="All submitted in time", readonly=True, copy=False)
+    # ---- the company's real connection, saved while the drill runs (administrators only) -------
+    saved_environment = fields.Char(groups="base.group_system", copy=False)
+    saved_base_url = fields.Char(groups="base.group_system", copy=False)
+    saved_latarnia_url = fields.Char(groups="base.group_system", copy=False)
+    saved_auth_method = fields.Char(groups="base.group_system", copy=False)
+    saved_token = fields.Char(groups="base.group_system", copy=False)
+    saved_offline_certificate_id = fields.Many2one("certificate.certificate", groups="base.group_system", copy=False)
+    saved_latarnia_status = fields.Char(groups="base.group_system", copy=False)
+    saved_latarnia_checked_at = fields.Datetime(groups="base.group_system", copy=False)
+    saved_latarnia_error = fields.Char(groups="base.group_system", copy=False)
+    event_floor_id = fields.Integer(
+        copy=False, help="The last KSeF event id stored before the drill: the simulator's notices come after it.")
+    drill_certificate_id = fields.Many2one(
+        "certificate.certificate", string="Drill Offline certificate", groups="base.group_system", copy=False,
+        help="A self-made certificate that signs KOD II of drill invoices; never the company's real one.")
+
+    @api.depends("invoice_ids")
+    def _compute_invoice_count(self):
+        for drill in self:
+            drill.invoice_count = len(drill.invoice_ids)
+
+    @api.depends("step_ids.applied_at", "state")
+    def _compute_pending_step_count(self):
+        for drill in self:
+            drill.pending_step_count = len(drill.step_ids.filtered(lambda s: not s.applied_at)) \
+                if drill.state == "running" else 0
+
+    @api.constrains("state", "company_id", "simulator_url")
+    def _check_one_running_drill(self):
+        for drill in self.filtered(lambda d: d.state == "running"):
+            others = self.sudo().search([("state", "=", "running"), ("id", "!=", drill.id), "|",
+                                         ("company_id", "=", drill.company_id.id),
+                                         ("simulator_url", "=", drill.simulator_url)], limit=1)
+            if others.company_id == drill.company_id:
+                raise ValidationError(_("A KSeF drill (%(drill)s) is already running for company %(company)s: "
+                                        "end it before starting another one.",
+                                        drill=others.name, company=drill.company_id.name))
+            if others:
+                raise ValidationError(_("The simulator %(url)s is already used by the running drill %(drill)s of "
+                                        "company %(company)s: one simulator plays one outage script at a time. "
+                                        "Choose another simulator address or wait for that drill to end.",
+                                        url=drill.simulator_url, drill=others.name, company=others.company_id.name))
+
+    @api.constrains("simulator_url")
+    def _check_simulator_url(self):
+        for drill in self:
+            url = (drill.simulator_url or "").strip()
+            if not url.startswith(("http://127.0.0.1:", "http://localhost:")):
+                raise ValidationError(_("Drill %(drill)s: the simulator address must be on this server "
+                                        "(http://127.0.0.1:<port>), not %(url)s.", drill=drill.name, url=url))
+
+    def unlink(self):
+        if self.filtered(lambda d: d.state == "running"):
+            raise UserError(_("A running KSeF drill cannot be deleted: end it first."))
+        return super().unlink()
+
+    # ---- rights ----------------------------------------------------------------------------
+
+    def _l10n_pl_ksef_check_manager(self):
+        user = self.env.user
+        if not (self.env.su or user.has_group("account.group_account_manager") or user.has_group("base.group_system")):
+            raise AccessError(_("Only a KSeF manager (accounting administrator) can start or end a KSeF drill."))
+
+    # ---- simulator -------------------------------------------------------------------------
+
+    def _l10n_pl_ksef_state_path(self):
+        self.ensure_one()
+        port = self.simulator_url.rstrip("/").rsplit(":", 1)[-1]
+        folder = Path(tools.config["data_dir"]) / "l10n_pl_ksef"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / ("drill-simulator-%s.sqlite" % port)
+
+    def _l10n_pl_ksef_simulator_call(self, what, *args):
+        """Call the simulator launcher; its trouble becomes a UserError naming the drill."""
+        self.ensure_one()
+        try:
+            launcher = _launcher()
+            return getattr(launcher, what)(*args)
+        except ImportError as error:
+            raise UserError(_("The KSeF simulator launcher is not available on this server: %s", error)) from None
+        except Exception as error:  # noqa: BLE001 - SimulatorControlError, connection errors
+            raise UserError(_("The KSeF simulator at %(url)s did not do what drill %(drill)s asked (%(what)s): "
+                              "%(error)s", url=self.simulator_url, drill=self.name, what=what,
+                              error=error)) from None
+
+    def _l10n_pl_ksef_simulator_reset(self):
+        """Forget the previous drill's invoices, sessions and Latarnia notices (keys and tokens stay)."""
+        self.ensure_one()
+        answer = requests.post(self.simulator_url.rstrip("/") + "/_control/reset", json={}, timeout=10)
+        answer.raise_for_status()
+
+    # ---- start -------------------------------------------------------------------------------
+
+    def action_l10n_pl_ksef_drill_start(self):
+        self._l10n_pl_ksef_check_manager()
+        for drill in self:
+            drill.sudo()._l10n_pl_ksef_start()
+        return True
+
+    def _l10n_pl_ksef_start(self):
+        """Runs as superuser (the company's secrets are written); the caller's rights are checked."""
+        self.ensure_one()
+        user = self.env.user   # sudo() keeps the user: the one who pressed Start
+        company = self.company_id
+        if self.state != "draft":
+            raise UserError(_("Drill %s has already been started.", self.name))
+        if not self.step_ids:
+            raise UserError(_("Drill %s has no outage script: add at least one step.", self.name))
+        nip = company._l10n_pl_ksef_nip()
+        if not nip:
+            raise UserError(_("Company %s has no valid Polish NIP (Tax ID): a KSeF drill needs it.", company.name))
+        if company.l10n_pl_ksef_running_drill_id:
+            raise UserError(_("A KSeF drill (%(drill)s) is already running for company %(company)s: end it before "
+                              "starting another one.", drill=company.l10n_pl_ksef_running_drill_id.name,
+                              company=company.name))
+        now = fields.Datetime.now().replace(microsecond=0)
+        end_by = now + datetime.timedelta(minutes=max(self.step_ids.mapped("offset_minutes"))) + AUTO_END_AFTER
+        self._l10n_pl_ksef_check_real_invoices(end_by)
+
+        launcher_tokens = ()
+        self._l10n_pl_ksef_simulator_call("ensure_running", self.simulator_url, str(self._l10n_pl_ksef_state_path()),
+                                          launcher_tokens)
+        try:
+            self._l10n_pl_ksef_simulator_reset()
+        except requests.RequestException as error:
+            raise UserError(_("The KSeF simulator at %(url)s could not be prepared for drill %(drill)s: %(error)s",
+                              url=self.simulator_url, drill=self.name, error=type(error).__name__)) from None
+        token = "drill-%s" % secrets.token_urlsafe(24)
+        self._l10n_pl_ksef_simulator_call("register_token", self.simulator_url, nip, token)
+
+        # Save the real connection before anything changes it.
+        self.write({drill_field: _saved_value(company[company_field])
+                    for company_field, drill_field in SAVED_SETTINGS.items()})
+        certificate = self._l10n_pl_ksef_make_drill_certificate(company, nip)
+        journal = company._l10n_pl_ksef_drill_journal()
+        planned = {step: now + datetime.timedelta(minutes=step.offset_minutes) for step in self.step_ids}
+        for step, at in planned.items():
+            step.write({"planned_at": at, "applied_at": False})
+        self.write({
+            "state": "running", "started_at": now, "started_by_id": user.id, "end_by": end_by,
+            "journal_id": journal.id, "drill_certificate_id": certificate.id,
+            "ended_at": False, "ended_by_id": False, "report_html": False, "report_summary": False,
+            "event_floor_id": self.env["l10n_pl_ksef.event"].with_context(active_test=False).search(
+                [], order="id desc", limit=1).id,
+        })
+        company.write({
+            "l10n_pl_ksef_environment": "simulator",
+            "l10n_pl_ksef_base_url": self.simulator_url,
+            "l10n_pl_ksef_latarnia_url": self.simulator_url,
+            "l10n_pl_ksef_auth_method": "token",
+            "l10n_pl_ksef_token": token,
+            "l10n_pl_ksef_offline_certificate_id": certificate.id,
+            "l10n_pl_ksef_latarnia_status": False,
+            "l10n_pl_ksef_latarnia_checked_at": False,
+            "l10n_pl_ksef_latarnia_error": False,
+            "l10n_pl_ksef_running_drill_id": self.id,
+        })
+        self._l10n_pl_ksef_simulator_call("set_script", self.simulator_url, [
+            {"at": _iso_utc(at), "action": step.action, "id": step._l10n_pl_ksef_script_id()}
+            for step, at in sorted(planned.items(), key=lambda pair: (pair[1], pair[0].sequence, pair[0].id))])
+        self._l10n_pl_ksef_arm_autoend()
+        self.message_post(body=_(
+            "Drill started by %(user)s: company %(company)s now works with the KSeF simulator at %(url)s. New "
+            "customer invoices go to journal %(journal)s. The drill ends automatically at %(end)s (UTC).",
+            user=user.name, company=company.name, url=self.simulator_url, journal=journal.display_name,
+            end=end_by))
+        return True
+
+    def _l10n_pl_ksef_check_real_invoices(self, end_by):
+        """A real invoice waiting offline whose deadline falls before the drill ends could not be
+        sent in time (real invoices wait while the drill runs): refuse, naming them."""
+        company = self.company_id
+        end_day = pytz.utc.localize(end_by).astimezone(WARSAW).date()
+        Move = self.env["account.move"]
+        waiting = Move.search([
+            ("company_id", "=", company.id), ("state", "=", "posted"), ("l10n_pl_ksef_drill_id", "=", False),
+            ("l10n_pl_ksef_state", "=", "offline"), ("l10n_pl_ksef_deadline", "!=", False),
+            ("l10n_pl_ksef_deadline", "<=", end_day)], order="l10n_pl_ksef_deadline, id")
+        in_flight = Move.search([
+            ("company_id", "=", company.id), ("l10n_pl_ksef_drill_id", "=", False),
+            ("l10n_pl_ksef_state", "=", "sending")], order="id")
+        unsettled = self.env["l10n_pl_ksef.session"].search_count([
+            ("company_id", "=", company.id), ("engine", "=", True), ("journal_state", "in", ("opened", "closed"))])
+        if in_flight or unsettled:
+            # Their verdict must come from the real KSeF, not from the simulator.
+            raise UserError(_(
+                "The drill cannot start yet: KSeF has not given its verdict on some invoices of company "
+                "%(company)s (%(invoices)s). The sending asks KSeF again within minutes; start the drill "
+                "when no invoice is 'Sent, awaiting KSeF'.",
+                company=company.name, invoices=", ".join(in_flight.mapped("name")) or _("a submission session")))
+        if waiting:
+            raise UserError(_(
+                "The drill cannot start: company %(company)s has invoices issued offline that must reach KSeF "
+                "before the drill would end (%(end)s), and real invoices wait while a drill runs. Send them to "
+                "KSeF first:\n%(invoices)s",
+                company=company.name, end=end_day,
+                invoices="\n".join("- %s (deadline %s)" % (move.name, move.l10n_pl_ksef_deadline) for move in waiting)))
+
+    def _l10n_pl_ksef_make_drill_certificate(self, company, nip):
+        """A self-made Offline certificate for the drill: drill invoices are never signed with the
+        company's real key, so a drill QR code can never pass for a real one."""
+        certificate, key = devcerts.make_certificate(
+            devcerts.OFFLINE, nip, name=company.name, valid_days=2)
+        cert_pem, key_pem = devcerts.to_pem(certificate, key)
+        name = _("DRILL certificate - not for real invoices (%s)", self.name)
+        key_record = self.env["certificate.key"].create({
+            "name": "%s.key" % name, "content": base64.b64encode(key_pem), "company_id": company.id})
+        return self.env["certificate.certificate"].create({
+            "name": name, "scope": "l10n_pl_ksef", "company_id": company.id,
+            "content": base64.b64encode(cert_pem), "private_key_id": key_record.id,
+        })
+
+    # ---- progress ----------------------------------------------------------------------------
+
+    def action_l10n_pl_ksef_drill_next_step(self):
+        """The trainer plays the next step now (instead of waiting for its time)."""
+        self._l10n_pl_ksef_check_manager()
+        for drill in self:
+            if drill.state != "running":
+                raise UserError(_("Drill %s is not running.", drill.name))
+            drill.sudo()._l10n_pl_ksef_refresh_steps()
+            if not drill.pending_step_count:
+                raise UserError(_("Drill %s has played every step of its script: end it to get the report.",
+                                  drill.name))
+            drill._l10n_pl_ksef_simulator_call("advance_script", drill.simulator_url)
+            drill.sudo()._l10n_pl_ksef_refresh_steps()
+            # The company sees the new situation at once (Latarnia is the simulator's).
+            drill.company_id.sudo()._l10n_pl_ksef_poll_latarnia(timeout=5.0)
+        return True
+
+    def action_l10n_pl_ksef_drill_refresh(self):
+        for drill in self.filtered(lambda d: d.state == "running"):
+            drill.sudo()._l10n_pl_ksef_refresh_steps()
+        return True
+
+    def _l10n_pl_ksef_refresh_steps(self):
+        """Copy the simulator's applied times onto the steps."""
+        self.ensure_one()
+        script = self._l10n_pl_ksef_simulator_call("get_script", self.simulator_url)
+        applied = {step.get("id"): _parse_utc(step.get("appliedAt")) for step in (script or {}).get("steps", [])}
+        for step in self.step_ids:
+            at = applied.get(step._l10n_pl_ksef_script_id())
+            if at and step.applied_at != at:
+                step.applied_at = at
+                self.message_post(body=_("Simulator: %(step)s (at %(time)s UTC).",
+                                         step=step._l10n_pl_ksef_label(), time=at))
+        return script
+
+    # ---- end ---------------------------------------------------------------------------------
+
+    def action_l10n_pl_ksef_drill_end(self):
+        self._l10n_pl_ksef_check_manager()
+        for drill in self:
+            if drill.state != "running":
+                raise UserError(_("Drill %s is not running.", drill.name))
+            drill.sudo()._l10n_pl_ksef_end()
+        return True
+
+    def action_l10n_pl_ksef_drill_cancel(self):
+        self._l10n_pl_ksef_check_manager()
+        if self.filtered(lambda d: d.state != "draft"):
+            raise UserError(_("Only a planned drill can be cancelled; end a running drill instead."))
+        self.write({"state": "cancelled"})
+        return True
+
+    def action_l10n_pl_ksef_drill_print(self):
+        self.ensure_one()
+        return self.env.ref("l10n_pl_ksef.action_report_l10n_pl_ksef_drill").report_action(self)
+
+    def action_l10n_pl_ksef_drill_open_invoices(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Drill invoices"),
+            "res_model": "account.move",
+            "view_mode": "list,form",
+            "domain": [("l10n_pl_ksef_drill_id", "=", self.id)],
+            "context": {"create": False},
+        }
+
+    def _l10n_pl_ksef_end(self):
+        """Send what can be sent, write the report, give the company its real connection back,
+        cancel the drill invoices. Always ends, even when the simulator is gone."""
+        self.ensure_one()
+        company = self.company_id
+        uid = self.env.uid
+        Move = self.env["account.move"]
+        try:
+            self._l10n_pl_ksef_refresh_steps()
+        except UserError as error:
+            _logger.info("KSeF drill %s: simulator script not read at the end: %s", self.id, error)
+        # Everything sendable goes now, as the engine would: Latarnia first (pause or not). Waiting
+        # drill invoices go at once, even those Post to KSeF reserved a few minutes ago.
+        Move.search([("l10n_pl_ksef_drill_id", "=", self.id), ("state", "=", "posted"),
+                     ("l10n_pl_ksef_state", "in", ("to_send", "offline"))])._l10n_pl_ksef_write(
+            {"l10n_pl_ksef_next_try": False})
+        try:
+            company._l10n_pl_ksef_poll_latarnia(timeout=5.0)
+            Move.with_context(l10n_pl_ksef_no_commit=True)._l10n_pl_ksef_engine_run(company)
+            Move.with_context(l10n_pl_ksef_no_commit=True)._l10n_pl_ksef_engine_follow_posted(company)
+        except Exception as error:  # noqa: BLE001 - the drill ends whatever the simulator does
+            _logger.info("KSeF drill %s: final sending failed: %s", self.id, type(error).__name__)
+        self.env.flush_all()
+        # Drafts left in the drill journal belong to the drill too (and are cancelled with it).
+        if self.journal_id:
+            Move.search([("journal_id", "=", self.journal_id.id), ("state", "=", "draft"),
+                         ("l10n_pl_ksef_drill_id", "=", False)]).write({"l10n_pl_ksef_drill_id": self.id})
+        self._l10n_pl_ksef_write_report()
+
+        simulator_api = company._l10n_pl_ksef_api_url()
+        restore = {company_field: _restored_value(company, company_field, self[drill_field])
+                   for company_field, drill_field in SAVED_SETTINGS.items()}
+        restore.update(l10n_pl_ksef_running_drill_id=False, l10n_pl_ksef_last_drill_date=fields.Date.context_today(self))
+        try:
+            with self.env.cr.savepoint():
+                company.write(restore)
+        except ValidationError as error:
+            # E.g. the real Offline certificate expired during the drill: everything else goes back.
+            restore["l10n_pl_ksef_offline_certificate_id"] = False
+            company.write(restore)
+            self.message_post(body=_("The company's Offline certificate could not be put back (%s): choose it "
+                                     "again in the company's KSeF offline settings.", error.args[0]))
+        for step in ("clear_script", "reset_faults"):
+            try:
+                self._l10n_pl_ksef_simulator_call(step, self.simulator_url)
+            except UserError as error:
+                _logger.info("KSeF drill %s: simulator not cleaned up (%s): %s", self.id, step, error)
+        # Sessions at the simulator are over: the engine must never ask the real KSeF about them.
+        self.env["l10n_pl_ksef.session"].search([
+            ("company_id", "=", company.id), ("api_url", "=", simulator_api)]).write(
+            {"journal_state": "settled", "state": "closed"})
+        drill_moves = Move.search([("l10n_pl_ksef_drill_id", "=", self.id), ("state", "!=", "cancel")])
+        drill_moves.with_context(l10n_pl_ksef_drill_closing=True).button_cancel()
+        # The simulator's KSeF numbers are not real ones and must never block a real number (the
+        # report and the chatter keep them).
+        Move.search([("l10n_pl_ksef_drill_id", "=", self.id), ("l10n_pl_ksef_number", "!=", False)]) \
+            ._l10n_pl_ksef_write({"l10n_pl_ksef_number": False})
+        if self.journal_id:
+            # Outside drills nobody can pick the drill journal.
+            self.journal_id.active = False
+        self._l10n_pl_ksef_forget_simulated_events()
+        if self.drill_certificate_id:
+            certificate = self.drill_certificate_id
+            self.drill_certificate_id = False
+            certificate.active = False
+        # Real invoices waited during the drill: their deadlines under the real environment, then send.
+        waiting = Move.search([("company_id", "=", company.id), ("l10n_pl_ksef_state", "=", "offline"),
+                               ("l10n_pl_ksef_drill_id", "=", False)])
+        waiting._l10n_pl_ksef_recompute_deadlines()
+        if Move.search_count([("company_id", "=", company.id), ("state", "=", "posted"),
+                              ("l10n_pl_ksef_state", "in", ("to_send", "offline"))], limit=1):
+            Move._l10n_pl_ksef_engine_arm(fields.Datetime.now())
+        self.write({"state": "done", "ended_at": fields.Datetime.now(), "ended_by_id": uid or False})
+        self.message_post(body=_("Drill ended. %(summary)s Company %(company)s works with its real KSeF "
+                                 "connection again.", summary=self.report_summary, company=company.name))
+        return True
+
+    def _l10n_pl_ksef_forget_simulated_events(self):
+        """The drill's Latarnia notices (environment 'simulator', stored since the start) go: the
+        simulator forgets them too, and the next drill's notices reuse their numbers."""
+        Event = self.env["l10n_pl_ksef.event"].with_context(active_test=False)
+        events = Event.search([("source", "=", "latarnia"), ("environment", "=", "simulator"),
+                               ("id", ">", self.event_floor_id)])
+        if not events:
+            return
+        Move = self.env["account.move"]
+        Move.search([("l10n_pl_ksef_offline_event_id", "in", events.ids)]).filtered(
+            "l10n_pl_ksef_drill_id")._l10n_pl_ksef_write({"l10n_pl_ksef_offline_event_id": False})
+        still_used = Move.search([("l10n_pl_ksef_offline_event_id", "in", events.ids)]).l10n_pl_ksef_offline_event_id
+        (events - still_used).with_context(l10n_pl_ksef_no_deadline_recompute=True).unlink()
+
+    @api.model
+    def _cron_l10n_pl_ksef_drill_autoend(self):
+        drills = self.sudo().search([("state", "=", "running"), ("end_by", "<=", fields.Datetime.now())])
+        for drill in drills:
+            try:
+                with self.env.cr.savepoint():
+                    drill._l10n_pl_ksef_end()
+                    drill.message_post(body=_("The drill ended automatically at its end time."))
+            except Exception:  # noqa: BLE001 - one drill's trouble never keeps another company on the simulator
+                _logger.exception("KSeF drill %s could not be ended automatically", drill.id)
+        return True
+
+    def _l10n_pl_ksef_arm_autoend(self):
+        cron = self.env.ref("l10n_pl_ksef.ir_cron_l10n_pl_ksef_drill_autoend", raise_if_not_found=False)
+        if cron and self.end_by:
+            cron.sudo()._trigger(self.end_by)
+
+    # ---- the report --------------------------------------------------------------------------
+
+    def _l10n_pl_ksef_report_rows(self):
+        """One dict per drill invoice (issue order), before the invoices are cancelled."""
+        self.ensure_one()
+        modes = dict(self.env["account.move"]._fields["l10n_pl_ksef_offline_mode"]._description_selection(self.env))
+        states = dict(self.env["account.move"]._fields["l10n_pl_ksef_state"]._description_selection(self.env))
+        rows = []
+        moves = self.env["account.move"].search([("l10n_pl_ksef_drill_id", "=", self.id)], order="id")
+        for move in moves:
+            submitted_at = move.l10n_pl_ksef_acquisition_date if move.l10n_pl_ksef_state == "accepted" else False
+            deadline = move.l10n_pl_ksef_deadline
+            if move.l10n_pl_ksef_state == "outside":
+                in_time = True   # total failure: never sent, nothing to be late for
+            elif not submitted_at:
+                in_time = False
+            elif deadline:
+                in_time = pytz.utc.localize(submitted_at).astimezone(WARSAW).date() <= deadline
+            else:
+                in_time = True
+            rows.append({
+                "move": move,
+                "number": move.name or _("(draft)"),
+                "customer": move.partner_id.display_name or "",
+                "created_by": move.create_uid.name or "",
+                "posted_by": move.l10n_pl_ksef_drill_posted_by_id.name or "",
+                "sent_by": move.l10n_pl_ksef_drill_sent_by_id.name or "",
+                "issued": (_("Offline: %s", modes.get(move.l10n_pl_ksef_offline_mode))
+                           if move.l10n_pl_ksef_offline_mode else
+                           _("Online") if move.state == "posted" else _("Not posted")),
+                "offline": bool(move.l10n_pl_ksef_offline_mode),
+                "issued_offline_at": move.l10n_pl_ksef_offline_issued_at,
+                "deadline": deadline,
+                "ksef_state": states.get(move.l10n_pl_ksef_state, _("Not sent")),
+                "ksef_number": move.l10n_pl_ksef_number or "",
+                "submitted_at": submitted_at,
+                "in_time": in_time,
+            })
+        return rows
+
+    def _l10n_pl_ksef_report_for_print(self):
+        """The stored report of an ended drill; the live state of a running one."""
+        self.ensure_one()
+        if self.report_html:
+            return self.report_html
+        return self._l10n_pl_ksef_report_html(self._l10n_pl_ksef_report_rows(), _("The drill is not over yet."))
+
+    def _l10n_pl_ksef_write_report(self):
+        self.ensure_one()
+        rows = self._l10n_pl_ksef_report_rows()
+        offline = [row for row in rows if row["offline"]]
+        in_time = [row for row in rows if row["in_time"]]
+        all_in_time = bool(rows) and len(in_time) == len(rows)
+        if not rows:
+            summary = _("No invoice was issued during the drill.")
+        elif all_in_time:
+            summary = _("%(count)s invoice(s), %(offline)s issued offline, all submitted in time.",
+                        count=len(rows), offline=len(offline))
+        else:
+            summary = _("%(count)s invoice(s), %(offline)s issued offline, %(late)s NOT submitted in time.",
+                        count=len(rows), offline=len(offline), late=len(rows) - len(in_time))
+        self.write({
+            "report_html": self._l10n_pl_ksef_report_html(rows, summary),
+            "report_summary": summary,
+            "report_invoice_count": len(rows),
+            "report_offline_count": len(offline),
+            "report_in_time_count": len(in_time),
+            "report_all_in_time": all_in_time,
+        })
+
+    def _l10n_pl_ksef_report_html(self, rows, summary):
+        """The report as HTML; every value is escaped (Markup % escapes its arguments)."""
+        def when(moment):
+            if not moment:
+                return ""
+            return fields.Datetime.to_string(
+                pytz.utc.localize(moment).astimezone(WARSAW).replace(tzinfo=None)) + " "
+
+        headers = [_("Invoice"), _("Customer"), _("Created by"), _("Posted by"), _("Sent to KSeF by"),
+                   _("Issued"), _("KSeF deadline"), _("KSeF status"), _("KSeF number"),
+                   _("Submitted at (Warsaw time)"), _("In time")]
+        head = Markup("").join(Markup("<th>%s</th>") % header for header in headers)
+        # _() reads the language from its caller's frame: not inside the generator expressions.
+        yes, no, not_played = _("Yes"), _("No"), _("not played")
+        body = Markup("").join(
+            Markup('<tr class="%s"><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td>'
+                   '<td>%s</td><td>%s</td><td>%s</td><td class="fw-bold">%s</td></tr>') % (
+                "" if row["in_time"] else "table-danger",
+                row["number"], row["customer"], row["created_by"], row["posted_by"], row["sent_by"],
+                row["issued"], row["deadline"] or "", row["ksef_state"], row["ksef_number"],
+                when(row["submitted_at"]), yes if row["in_time"] else no)
+            for row in rows)
+        steps = Markup("").join(
+            Markup("<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>") % (
+                step.offset_minutes, step._l10n_pl_ksef_label(), when(step.planned_at),
+                when(step.applied_at) or not_played)
+            for step in self.step_ids)
+        return Markup(
+            '<div class="o_l10n_pl_ksef_drill_report">'
+            '<p class="fw-bold">%(summary)s</p>'
+            '<p>%(who)s</p>'
+            '<h4>%(timeline_title)s</h4>'
+            '<table class="table table-sm table-bordered"><thead><tr><th>%(minute)s</th><th>%(what)s</th>'
+            '<th>%(planned)s</th><th>%(happened)s</th></tr></thead><tbody>%(steps)s</tbody></table>'
+            '<h4>%(invoices_title)s</h4>'
+            '<table class="table table-sm table-bordered"><thead><tr>%(head)s</tr></thead><tbody>%(body)s</tbody>'
+            '</table></div>') % {
+            "summary": summary,
+            "who": _("Company %(company)s. Started by %(user)s at %(start)s, ended at %(end)s (Warsaw time).",
+                     company=self.company_id.name, user=self.started_by_id.name or "", start=when(self.started_at),
+                     end=when(fields.Datetime.now())),
+            "timeline_title": _("Outage script"),
+            "minute": _("Minute"), "what": _("What happened"), "planned": _("Planned at"),
+            "happened": _("Happened at"), "steps": steps,
+            "invoices_title": _("Invoices issued during the drill"),
+            "head": head,
+            "body": body or Markup('<tr><td colspan="11">%s</td></tr>') % _("No invoice was issued."),
+        }
+
+
+def _saved_value(value):
+    if hasattr(value, "_name"):
+        return value.id or False
+    return value or False
+
+
+def _restored_value(company, field_name, value):
+    if company._fields[field_name].type == "many2one":
+        return value.id or False
+    return value or False
+
+
+class ResCompanyKsefDrill(models.Model):
+    _inherit = "res.company"
+
+    l10n_pl_ksef_running_drill_id = fields.Many2one(
+        "l10n_pl_ksef.drill", string="Running KSeF drill", readonly=True, copy=False,
+        help="While set, the company works with the KSeF simulator and new customer invoices go to the drill journal.")
+    l10n_pl_ksef_drill_journal_id = fields.Many2one(
+        "account.journal", string="KSeF drill journal", readonly=True, copy=False)
+
+    def _l10n_pl_ksef_drill_journal(self):
+        """The company's "KSeF drill" sale journal (created on the first drill): its own code and so
+        its own numbering, never the real books' sequence."""
+        self.ensure_one()
+        journal = self.sudo().l10n_pl_ksef_drill_journal_id
+        if journal:
+            if not journal.active:
+                journal.active = True
+            return journal
+        Journal = self.env["account.journal"].sudo().with_company(self)
+        model = Journal.search([*Journal._check_company_domain(self), ("type", "=", "sale"),
+                                ("l10n_pl_ksef_drill", "=", False)], limit=1)
+        used = set(Journal.with_context(active_test=False).search(
+            [*Journal._check_company_domain(self)]).mapped("code"))
+        code = next((c for c in DRILL_JOURNAL_CODES if c not in used), None)
+        if not code:
+            raise UserError(_("Company %s: no free journal code for the KSeF drill journal (tried %s).",
+                              self.name, ", ".join(DRILL_JOURNAL_CODES)))
+        journal = Journal.create({
+            "name": _("KSeF drill (not real invoices)"),
+            "code": code,
+            "type": "sale",
+            "company_id": self.id,
+            "l10n_pl_ksef_drill": True,
+            "refund_sequence": True,
+            "default_account_id": model.default_account_id.id or False,
+            "sequence": 1000,
+        })
+        self.sudo().l10n_pl_ksef_drill_journal_id = journal
+        return journal
+
+    def _l10n_pl_ksef_offline_readiness_checks(self):
+        """The panel's last-drill line also tells how that drill went."""
+        checks = super()._l10n_pl_ksef_offline_readiness_checks()
+        company = self.sudo()
+        drill = self.env["l10n_pl_ksef.drill"].sudo().search(
+            [("company_id", "=", company.id), ("state", "=", "done")], order="ended_at desc, id desc", limit=1)
+        for check in checks:
+            if check["key"] != "drill":
+                continue
+            if company.l10n_pl_ksef_running_drill_id:
+                check["text"] = _("A KSeF drill is running now (%(drill)s, until %(end)s UTC).",
+                                  drill=company.l10n_pl_ksef_running_drill_id.name,
+                                  end=company.l10n_pl_ksef_running_drill_id.end_by)
+            elif drill and company.l10n_pl_ksef_last_drill_date:
+                check["text"] = _("Last offline drill: %(date)s - %(summary)s",
+                                  date=company.l10n_pl_ksef_last_drill_date, summary=drill.report_summary or "")
+        return checks
+
+    def action_l10n_pl_ksef_new_drill(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("KSeF drill"),
+            "res_model": "l10n_pl_ksef.drill",
+            "view_mode": "form",
+            "context": {"default_company_id": self.id},
+            "target": "current",
+        }
+
+
+class AccountJournalKsefDrill(models.Model):
+    _inherit = "account.journal"
+
+    l10n_pl_ksef_drill = fields.Boolean(
+        string="KSeF drill journal", readonly=True, copy=False,
+        help="Invoices of this journal are drill invoices: never real, never sent to the real KSeF.")
+
+
+class AccountMoveKsefDrill(models.Model):
+    _inherit = "account.move"
+
+    l10n_pl_ksef_drill_id = fields.Many2one(
+        "l10n_pl_ksef.drill", string="KSeF drill", copy=False, readonly=True, index="btree_not_null",
+        ondelete="restrict", help="Issued during this KSeF drill: not a legal invoice.")
+    l10n_pl_ksef_drill_posted_by_id = fields.Many2one("res.users", string="Drill: posted by", copy=False, readonly=True)
+    l10n_pl_ksef_drill_sent_by_id = fields.Many2one("res.users", string="Drill: sent to KSeF by", copy=False,
+                                                    readonly=True)
+    l10n_pl_ksef_is_drill = fields.Boolean(string="Drill invoice", compute="_compute_l10n_pl_ksef_is_drill")
+
+    @api.depends("journal_id", "l10n_pl_ksef_drill_id")
+    def _compute_l10n_pl_ksef_is_drill(self):
+        for move in self:
+            move.l10n_pl_ksef_is_drill = bool(move.l10n_pl_ksef_drill_id or move.journal_id.l10n_pl_ksef_drill)
+
+    # ---- where new invoices go --------------------------------------------------------------
+
+    def _search_default_journal(self):
+        company = self.company_id or self.env.company
+        if self.is_sale_document(include_receipts=False) and not self.statement_line_ids:
+            drill = company.sudo().l10n_pl_ksef_running_drill_id
+            if drill and drill.journal_id:
+                return drill.journal_id.sudo(False)
+        return super()._search_default_journal()
+
+    def _post(self, soft=True):
+        drill_moves = self.filtered(lambda m: m.journal_id.l10n_pl_ksef_drill)
+        for move in drill_moves:
+            drill = move.company_id.sudo().l10n_pl_ksef_running_drill_id
+            if not drill or (move.l10n_pl_ksef_drill_id and move.l10n_pl_ksef_drill_id != drill):
+                raise UserError(_("Invoice %(invoice)s is in the KSeF drill journal %(journal)s, but no KSeF drill "
+                                  "is running for company %(company)s: drill invoices can only be issued during a "
+                                  "drill.", invoice=move.display_name, journal=move.journal_id.name,
+                                  company=move.company_id.name))
+        posted = super()._post(soft=soft)
+        for move in posted.filtered(lambda m: m.journal_id.l10n_pl_ksef_drill):
+            move.sudo()._l10n_pl_ksef_write({
+                "l10n_pl_ksef_drill_id": move.company_id.sudo().l10n_pl_ksef_running_drill_id.id,
+                "l10n_pl_ksef_drill_posted_by_id": self.env.uid,
+            })
+        return posted
+
+    # ---- the one safety rule ----------------------------------------------------------------
+
+    def _l10n_pl_ksef_drill_blocked(self):
+        """The invoices that must not talk to their company's current KSeF connection now, as
+        {move: reason}: real invoices while a drill runs (the connection is the simulator's), drill
+        invoices outside their running drill (the connection may be the real KSeF)."""
+        blocked = {}
+        for move in self:
+            drill = move.company_id.sudo().l10n_pl_ksef_running_drill_id
+            is_drill = move.l10n_pl_ksef_drill_id or move.journal_id.l10n_pl_ksef_drill
+            if drill and not is_drill:
+                blocked[move] = _(
+                    "Invoice %(invoice)s was not sent: a KSeF drill is running for company %(company)s until "
+                    "%(end)s (UTC), and during a drill the company talks to the KSeF simulator. Real invoices "
+                    "wait: post it to KSeF again once the drill has ended.",
+                    invoice=move.display_name, company=move.company_id.name, end=drill.end_by)
+            elif is_drill and (not drill or move.l10n_pl_ksef_drill_id != drill):
+                blocked[move] = _(
+                    "Invoice %(invoice)s is a KSeF drill invoice (not a legal invoice): it is never sent to KSeF "
+                    "outside its drill.", invoice=move.display_name)
+        return blocked
+
+    def _l10n_pl_ksef_drill_check(self):
+        blocked = self._l10n_pl_ksef_drill_blocked()
+        if blocked:
+            raise UserError("\n".join(blocked.values()))
+
+    def _l10n_pl_ksef_post(self):
+        self._l10n_pl_ksef_drill_check()
+        if self.l10n_pl_ksef_drill_id and not self.l10n_pl_ksef_drill_sent_by_id:
+            self.sudo()._l10n_pl_ksef_write({"l10n_pl_ksef_drill_sent_by_id": self.env.uid})
+        if (self.l10n_pl_ksef_drill_id and self.company_id._l10n_pl_ksef_sending_paused()
+                and self.l10n_pl_ksef_state in (False, "to_send")):
+            # The simulator announces a failure on its Latarnia but its API keeps answering: in a
+            # real failure KSeF takes nothing, so the drill invoice meets an unavailable KSeF.
+            return self._l10n_pl_ksef_handle_unreachable(ksef_errors.KsefUnavailable(
+                "KSeF drill: Latarnia announces that KSeF is not available"))
+        return super()._l10n_pl_ksef_post()
+
+    def _l10n_pl_ksef_update_status(self):
+        self._l10n_pl_ksef_drill_check()
+        return super()._l10n_pl_ksef_update_status()
+
+    def _l10n_pl_ksef_check_can_issue_offline(self, mode):
+        self._l10n_pl_ksef_drill_check()
+        return super()._l10n_pl_ksef_check_can_issue_offline(mode)
+
+    def _l10n_pl_ksef_recompute_deadlines(self, notify=True):
+        # While a drill runs, the company's events are the simulator's: real deadlines stay as they are.
+        blocked = self._l10n_pl_ksef_drill_blocked()
+        return super(AccountMoveKsefDrill, self.filtered(lambda m: m not in blocked))._l10n_pl_ksef_recompute_deadlines(
+            notify=notify)
+
+    @api.model
+    def _l10n_pl_ksef_engine_scope(self, company):
+        drill = company.sudo().l10n_pl_ksef_running_drill_id
+        if drill:
+            return SQL("m.l10n_pl_ksef_drill_id = %s", drill.id)
+        return SQL("m.l10n_pl_ksef_drill_id IS NULL")
+
+    def _l10n_pl_ksef_may_reset_to_draft(self):
+        # Only when the drill that issued it closes: drill invoices never count in the books.
+        return bool(self.l10n_pl_ksef_drill_id and self.env.context.get("l10n_pl_ksef_drill_closing"))
