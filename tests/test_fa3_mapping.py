@@ -20,7 +20,7 @@ class TestFa3Mapping(KsefTestCommon):
         self.assertEqual(self._total(root, "P_15"), sign * Decimal(str(move.amount_total)).quantize(Decimal("0.01")))
         self.assertEqual(self._sum_totals(root, "P_13_"), sign * Decimal(str(move.amount_untaxed)).quantize(Decimal("0.01")))
         self.assertEqual(self._sum_totals(root, "P_14_"), sign * Decimal(str(move.amount_tax)).quantize(Decimal("0.01")))
-        self.assertEqual(len(root.findall("fa:Fa/fa:FaWiersz", NS)), len(move.invoice_line_ids.filtered(lambda l: l.display_type == "product")))
+        self.assertEqual(len(root.findall("fa:Fa/fa:FaWiersz", NS)), len(move.invoice_line_ids.filtered(lambda line: line.display_type == "product")))
         return root
 
     def _text(self, root, path):
