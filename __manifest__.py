@@ -11,8 +11,9 @@
         "python": ["lxml", "cryptography", "requests", "qrcode", "holidays", "python-stdnum"],
     },
     "data": [
-        "security/ir.model.access.csv",
+        # groups first: the access rights refer to them
         "security/l10n_pl_ksef_security.xml",
+        "security/ir.model.access.csv",
         "views/l10n_pl_ksef_document_views.xml",
         "views/account_move_views.xml",
         "views/res_config_settings_views.xml",

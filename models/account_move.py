@@ -186,7 +186,7 @@ class AccountMove(models.Model):
         exchange_rate = _to_decimal(1 / self.invoice_currency_rate, 6) if foreign and self.invoice_currency_rate else None
         totals = fa3.Totals(p_15=_to_decimal(doc_sign * self.amount_total))
         lines, rates = [], set()
-        for line in self.invoice_line_ids.filtered(lambda l: l.display_type == "product"):
+        for line in self.invoice_line_ids.filtered(lambda move_line: move_line.display_type == "product"):
             vat_taxes = line.tax_ids.flatten_taxes_hierarchy()
             rated = vat_taxes.filtered("l10n_pl_ksef_rate")
             label = line.name or line.product_id.display_name or ""
@@ -222,7 +222,7 @@ class AccountMove(models.Model):
                 exchange_rate=exchange_rate,
             ))
             totals.add(rate, _to_decimal(doc_sign * line.price_subtotal))
-        for tax_line in self.line_ids.filtered(lambda l: l.display_type == "tax"):
+        for tax_line in self.line_ids.filtered(lambda move_line: move_line.display_type == "tax"):
             rate = tax_line.tax_line_id.l10n_pl_ksef_rate
             if not rate:
                 errors.append(_("Tax %(tax)s has no 'KSeF VAT rate'.", tax=tax_line.tax_line_id.name))

@@ -2,7 +2,7 @@
 (FACTS §1.1, §1.6: the deadline is a compliance alarm, not an API error), the filters of the
 customer invoice list, and the daily reminders: an activity for the person responsible one
 business day before and on the deadline, an escalation (activity for the responsible and the
-accounting managers, chatter note) once it has passed. Each reminder is given once per deadline.
+KSeF managers, chatter note) once it has passed. Each reminder is given once per deadline.
 """
 from markupsafe import Markup
 
@@ -164,11 +164,11 @@ class AccountMove(models.Model):
 
     def _l10n_pl_ksef_reminder_users(self, escalate=False):
         """Who is reminded: the company's person responsible for KSeF submissions (else the
-        invoice's salesperson); when escalating, also every accounting manager of the company."""
+        invoice's salesperson); when escalating, also every KSeF manager of the company."""
         self.ensure_one()
         users = self.company_id.l10n_pl_ksef_responsible_id or self.invoice_user_id
         if escalate or not users:
-            managers = self.env.ref("account.group_account_manager").users.filtered(
+            managers = self.env.ref("l10n_pl_ksef.group_l10n_pl_ksef_manager").users.filtered(
                 lambda u: u.active and not u.share and self.company_id in u.company_ids)
             users |= managers
         return users.filtered(lambda u: u.active and not u.share)

@@ -225,7 +225,7 @@ class L10nPlKsefDrill(models.Model):
 
     def _l10n_pl_ksef_check_manager(self):
         user = self.env.user
-        if not (self.env.su or user.has_group("account.group_account_manager") or user.has_group("base.group_system")):
+        if not (self.env.su or user.has_group("l10n_pl_ksef.group_l10n_pl_ksef_manager") or user.has_group("base.group_system")):
             raise AccessError(_("Only a KSeF manager (accounting administrator) can start or end a KSeF drill."))
 
     # ---- simulator -------------------------------------------------------------------------

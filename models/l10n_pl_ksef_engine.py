@@ -198,7 +198,7 @@ class AccountMoveKsefEngine(models.Model):
     @api.model
     def _l10n_pl_ksef_engine_commit(self):
         if self._l10n_pl_ksef_engine_can_commit():
-            self.env.cr.commit()
+            self.env.cr.commit()  # pylint: disable=invalid-commit  # exactly once: journal before upload
 
     @api.model
     def _l10n_pl_ksef_engine_paused(self, company):

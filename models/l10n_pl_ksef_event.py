@@ -36,24 +36,24 @@ class L10nPlKsefEvent(models.Model):
 
     source = fields.Selection(
         [("latarnia", "Latarnia"), ("bip", "BIP MF"), ("manual", "Other (entered by hand)")],
-        string="Source", required=True, default="bip",
+        required=True, default="bip",
     )
     environment = fields.Selection(
-        KSEF_ENVIRONMENTS, string="Environment",
+        KSEF_ENVIRONMENTS,
         help="The KSeF environment the notice is about. Empty: it applies to every environment.",
     )
     notice_ref = fields.Char(string="Notice", help="The notice identifier, e.g. K/2026/AWR/02.")
     event_ref = fields.Integer(
         string="Event number", help="Links the notices of one event (start and end of a failure).",
     )
-    category = fields.Selection(CATEGORIES, string="Category", required=True)
+    category = fields.Selection(CATEGORIES, required=True)
     message_type = fields.Selection(MESSAGE_TYPES, string="Type")
-    title = fields.Char(string="Title")
-    text = fields.Text(string="Text")
+    title = fields.Char()
+    text = fields.Text()
     date_start = fields.Datetime(string="Start")
     date_end = fields.Datetime(string="End", help="Empty while the event is still going on.")
-    published = fields.Datetime(string="Published", required=True, default=fields.Datetime.now)
-    version = fields.Integer(string="Version", default=1)
+    published = fields.Datetime(required=True, default=fields.Datetime.now)
+    version = fields.Integer(default=1)
     active = fields.Boolean(default=True)
     display_title = fields.Char(compute="_compute_display_title")
 

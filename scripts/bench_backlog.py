@@ -1,3 +1,4 @@
+# pylint: disable=print-used  # a command-line program: printing is its output
 # Benchmark (issue: submission engine): flush a backlog of N offline invoices from Odoo to KSeF
 # (the local simulator, PRODUCTION rate limits) with the engine's cron code, then the baseline
 # in the same run: interactive sending only, same limits, for a bounded time. Run inside

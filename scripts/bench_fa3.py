@@ -1,3 +1,4 @@
+# pylint: disable=print-used  # a command-line program: printing is its output
 # Benchmark (issue: foundation): build + validate + freeze of N posted invoices, against a plain
 # Odoo post of the same invoices as the baseline, in one run.  Run inside `odoo shell` through
 # scripts/bench_fa3.sh; everything is rolled back at the end.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# pylint: disable=print-used  # a command-line program: printing is its output
 """Benchmark: flush an offline backlog to KSeF (the local simulator) with ksef.submission.
 
     python3 scripts/bench_flush.py [-n 10000] [--baseline-seconds 75] [--profile]

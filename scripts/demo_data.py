@@ -1,3 +1,4 @@
+# pylint: disable=print-used  # a command-line program: printing is its output
 # Run inside `odoo shell` (scripts/setup.sh does it): a Polish demo company with customers
 # of every KSeF buyer kind and products at every VAT rate.  Idempotent.
 import os

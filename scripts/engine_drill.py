@@ -1,3 +1,4 @@
+# pylint: disable=print-used  # a command-line program: printing is its output
 """Engine drill: the submission engine with REAL processes and COMMITTED data.
 
 Odoo's test runner never commits, so it cannot show what happens when a real cron worker is

@@ -71,8 +71,20 @@ class KsefTestCommon(AccountTestInvoicingCommon):
             "street": "500 Fifth Avenue", "zip": "10110", "city": "New York", "country_id": cls.env.ref("base.us").id,
         })
         cls.product = cls.env["product.product"].create({"name": "Usługa", "default_code": "SRV", "list_price": 100.0})
-        # Everything in these tests must work for an accountant who is not an administrator.
-        cls.user.groups_id = [Command.unlink(cls.env.ref("base.group_system").id)]
+        # Everything in these tests must work for an accountant who is no administrator: neither of
+        # Settings (secrets) nor of Accounting (hence a KSeF user, not a KSeF manager).
+        cls.user.sudo().groups_id = [Command.unlink(cls.env.ref(xmlid).id) for xmlid in (
+            "base.group_system", "base.group_erp_manager", "account.group_account_manager",
+            "l10n_pl_ksef.group_l10n_pl_ksef_manager")]
+
+    @classmethod
+    def setup_other_currency(cls, code, **kwargs):
+        # Activating a currency and its rates is an administrator's set-up, not the accountant's flow.
+        env, cls.env = cls.env, cls.env(su=True)
+        try:
+            return super().setup_other_currency(code, **kwargs).with_env(env)
+        finally:
+            cls.env = env
 
     @classmethod
     def _ksef_invoice(cls, partner=None, lines=None, move_type="out_invoice", post=True, **values):

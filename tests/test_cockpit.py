@@ -21,7 +21,7 @@ class TestKsefCockpit(KsefTestCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.manager = cls.env["res.users"].create({
+        cls.manager = cls.env["res.users"].sudo().create({
             "name": "Główna Księgowa", "login": "ksef-manager", "email": "ksiegowa@firma-testowa.pl",
             "company_id": cls.company.id, "company_ids": [Command.set(cls.company.ids)],
             "groups_id": [Command.set([cls.env.ref("account.group_account_manager").id,
@@ -143,9 +143,10 @@ class TestKsefCockpit(KsefTestCommon):
         given = self._run_cron("2026-03-16 06:00:00")
         self.assertIn(friday, given["overdue"])
         activities = self._deadline_activities(friday)
-        managers = self.env.ref("account.group_account_manager").users.filtered(
+        managers = self.env.ref("l10n_pl_ksef.group_l10n_pl_ksef_manager").sudo().users.filtered(
             lambda u: self.company in u.company_ids and not u.share)
         self.assertIn(self.manager, managers)
+        self.assertNotIn(self.user, managers, "the accountant is a KSeF user, not a KSeF manager")
         self.assertEqual(activities.user_id, self.user | managers)
         self.assertEqual(len(activities), len(self.user | managers), "one activity per person")
         self.assertEqual(len(friday.message_ids), notes_before + 1)

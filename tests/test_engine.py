@@ -50,7 +50,7 @@ class KsefEngineCommon(KsefSimulatorCommon):
 class TestKsefEngine(KsefEngineCommon):
 
     def test_cron_flushes_mixed_queue_in_batch(self):
-        self.company.l10n_pl_ksef_batch_threshold = 5
+        self.company.sudo().l10n_pl_ksef_batch_threshold = 5
         online = self._queue(6)
         offline = self._queue(7, offline=True)
         self._run_cron()
@@ -83,7 +83,7 @@ class TestKsefEngine(KsefEngineCommon):
         self.assertEqual(self._counters()["invoicesTotal"], before)
 
     def test_small_queue_goes_interactive(self):
-        self.company.l10n_pl_ksef_batch_threshold = 10
+        self.company.sudo().l10n_pl_ksef_batch_threshold = 10
         online = self._queue(2)
         offline = self._queue(2, offline=True)
         self._run_cron()
@@ -145,7 +145,7 @@ class TestKsefEngine(KsefEngineCommon):
     def test_second_worker_never_sends_claimed_invoices(self):
         """A second worker runs while the first one's batch is in flight (right after the journal
         recorded the session): it finds nothing to send; each invoice reaches KSeF once."""
-        self.company.l10n_pl_ksef_batch_threshold = 3
+        self.company.sudo().l10n_pl_ksef_batch_threshold = 3
         moves = self._queue(4)
         Move = self.env["account.move"]
         original = type(Move)._l10n_pl_ksef_engine_journal

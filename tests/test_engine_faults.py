@@ -46,7 +46,7 @@ class TestKsefEngineFaults(KsefEngineCommon):
                 self.fail("the worker was not killed in %s" % callback)
 
     def test_server_errors_ratio(self):
-        self.company.l10n_pl_ksef_batch_threshold = 3
+        self.company.sudo().l10n_pl_ksef_batch_threshold = 3
         moves = self._queue(5) + self._queue(4, offline=True) + self._queue(2)
         self.ksef_control("faults", {"error_ratio": 0.3, "seed": 11})
         for _run in range(6):
@@ -57,7 +57,7 @@ class TestKsefEngineFaults(KsefEngineCommon):
         self.assertAcceptedExactlyOnce(moves)
 
     def test_batch_close_answer_lost_after_accepting(self):
-        self.company.l10n_pl_ksef_batch_threshold = 3
+        self.company.sudo().l10n_pl_ksef_batch_threshold = 3
         self.company.sudo().l10n_pl_ksef_timeout = 1.0
         moves = self._queue(4)
         self.ksef_control("faults", {"stall_after_accept_seconds": 2.5, "stall_after_accept_count": 1})
@@ -76,7 +76,7 @@ class TestKsefEngineFaults(KsefEngineCommon):
         self.assertEqual(self._counters()["invoicesTotal"], 2)
 
     def test_rate_limit_burst_rearms_at_retry_after(self):
-        self.company.l10n_pl_ksef_batch_threshold = 3
+        self.company.sudo().l10n_pl_ksef_batch_threshold = 3
         moves = self._queue(4)
         client = self.company._l10n_pl_ksef_client()     # logged in before the limits bite
         self.ksef_control("rate-limits", {"enabled": True, "scale": 0.01, "reset": True})
@@ -104,7 +104,7 @@ class TestKsefEngineFaults(KsefEngineCommon):
         self.assertAcceptedExactlyOnce(moves)
 
     def test_worker_killed_after_batch_close_is_reconciled(self):
-        self.company.l10n_pl_ksef_batch_threshold = 3
+        self.company.sudo().l10n_pl_ksef_batch_threshold = 3
         online, offline = self._queue(3), self._queue(3, offline=True)
         self._crash_in("session_closed")   # KSeF accepted the close; the worker died at once
         # the offline batch went first; the online invoices were never claimed
@@ -118,7 +118,7 @@ class TestKsefEngineFaults(KsefEngineCommon):
         self.assertEqual(len(offline.mapped("l10n_pl_ksef_upo_id")), 1)
 
     def test_worker_killed_before_upload_sends_again(self):
-        self.company.l10n_pl_ksef_batch_threshold = 3
+        self.company.sudo().l10n_pl_ksef_batch_threshold = 3
         moves = self._queue(4)
         self._crash_in("batch_part_uploaded")   # session opened and journaled, never closed
         self.assertEqual(set(moves.mapped("l10n_pl_ksef_state")), {"sending"})

@@ -13,7 +13,7 @@ class L10nPlKsefCertificateUpload(models.TransientModel):
     _description = "Upload a KSeF certificate"
 
     company_id = fields.Many2one("res.company", required=True, default=lambda self: self.env.company)
-    name = fields.Char(string="Name", required=True, default=lambda self: _("KSeF Offline certificate"))
+    name = fields.Char(required=True, default=lambda self: _("KSeF Offline certificate"))
     file_format = fields.Selection(
         [("pem", "Certificate + private key (PEM/DER)"), ("pkcs12", "PKCS#12 bundle (.p12/.pfx)")],
         string="Files", required=True, default="pem",
@@ -22,7 +22,7 @@ class L10nPlKsefCertificateUpload(models.TransientModel):
     certificate_filename = fields.Char()
     key_file = fields.Binary(string="Private key file", attachment=False)
     key_filename = fields.Char()
-    password = fields.Char(string="Password", help="The password of the private key or PKCS#12 file, if it has one.")
+    password = fields.Char(help="The password of the private key or PKCS#12 file, if it has one.")
     use_as_offline = fields.Boolean(
         string="Use as the company's Offline certificate", default=True,
         help="Sign KOD II of invoices issued offline with this certificate.",

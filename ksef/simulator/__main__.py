@@ -1,3 +1,4 @@
+# pylint: disable=print-used  # a command-line program: printing is its output
 """``python -m ksef.simulator --port N --state FILE [...]``: see ``ksef.simulator`` for the options."""
 import argparse
 import logging

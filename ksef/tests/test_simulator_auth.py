@@ -27,7 +27,7 @@ def exception_code(answer):
 
 
 def test_public_keys_look_like_the_ministrys(client):
-    keys = requests.get(client.url("/v2/security/public-key-certificates")).json()
+    keys = requests.get(client.url("/v2/security/public-key-certificates"), timeout=10).json()
     assert sorted(u for k in keys for u in k["usage"]) == ["KsefTokenEncryption", "SymmetricKeyEncryption"]
     for key in keys:
         der = base64.b64decode(key["certificate"])
@@ -41,7 +41,7 @@ def test_public_keys_look_like_the_ministrys(client):
 
 
 def test_token_login_status_redeem_once_and_refresh(client):
-    challenge = requests.post(client.url("/v2/auth/challenge")).json()
+    challenge = requests.post(client.url("/v2/auth/challenge"), timeout=10).json()
     assert len(challenge["challenge"]) == 36 and challenge["clientIp"] == "127.0.0.1"
     init = client.start_token_login(SAMPLE_SELLER_NIP, TOKEN)
     assert init.status_code == 202
@@ -84,12 +84,12 @@ def test_unknown_or_reused_challenge_is_21111(client):
     body = {"challenge": "20260101-CR-0000000000-0000000000-00",
             "contextIdentifier": {"type": "Nip", "value": SAMPLE_SELLER_NIP},
             "encryptedToken": crypto.b64(crypto.rsa_oaep_encrypt(public_key, b"x|1")), "publicKeyId": key_id}
-    assert exception_code(requests.post(client.url("/v2/auth/ksef-token"), json=body)) == 21111
+    assert exception_code(requests.post(client.url("/v2/auth/ksef-token"), json=body, timeout=10)) == 21111
 
 
 def test_missing_or_bad_bearer_is_401_problem_details(client):
     for headers in ({}, {"Authorization": "Bearer not.a.jwt"}):
-        answer = requests.get(client.url("/v2/sessions"), params={"sessionType": "Online"}, headers=headers)
+        answer = requests.get(client.url("/v2/sessions"), params={"sessionType": "Online"}, headers=headers, timeout=10)
         assert answer.status_code == 401
         assert answer.headers["Content-Type"] == "application/problem+json"
         assert answer.json()["status"] == 401 and answer.json()["title"] == "Unauthorized"
@@ -138,7 +138,7 @@ def test_xades_login_with_authentication_certificate(client):
     xades = pytest.importorskip("ksef.xades")
 
     def signed_request(kind, nip, context_nip):
-        challenge = requests.post(client.url("/v2/auth/challenge")).json()["challenge"]
+        challenge = requests.post(client.url("/v2/auth/challenge"), timeout=10).json()["challenge"]
         document = ('<AuthTokenRequest xmlns="http://ksef.mf.gov.pl/auth/token/2.1">'
                     "<Challenge>%s</Challenge><ContextIdentifier><Nip>%s</Nip></ContextIdentifier>"
                     "<SubjectIdentifierType>certificateSubject</SubjectIdentifierType></AuthTokenRequest>"
@@ -148,7 +148,7 @@ def test_xades_login_with_authentication_certificate(client):
 
     def login(body):
         return requests.post(client.url("/v2/auth/xades-signature"), data=body,
-                             headers={"Content-Type": "application/xml"})
+                             headers={"Content-Type": "application/xml"}, timeout=10)
 
     good = login(signed_request(devcerts.AUTHENTICATION, SAMPLE_SELLER_NIP, SAMPLE_SELLER_NIP))
     assert good.status_code == 202, good.text

@@ -50,7 +50,7 @@ def test_batch_round_trip_in_three_parts(client, upo_schema):
     failed = client.all_invoices(reference, failed=True)
     assert sorted(item["invoiceFileName"] for item in failed) == ["broken.xml", "dup-b.xml"]
     [page] = status["upo"]["pages"]
-    upo = requests.get(page["downloadUrl"])
+    upo = requests.get(page["downloadUrl"], timeout=10)
     assert upo.headers["x-ms-meta-hash"] == crypto.sha256_b64(upo.content)
     document = etree.fromstring(upo.content)
     assert upo_schema.validate(document), upo_schema.error_log
@@ -90,10 +90,10 @@ def test_close_checks_parts_synchronously(client):
     close = "/v2/sessions/batch/%s/close" % opened["referenceNumber"]
     assert exception_code(client.call("POST", close)) == 21205  # nothing uploaded
     upload = opened["partUploadRequests"][0]
-    assert requests.put(upload["url"], data=parts[0] + b"extra", headers=upload["headers"]).status_code == 201
+    assert requests.put(upload["url"], data=parts[0] + b"extra", headers=upload["headers"], timeout=10).status_code == 201
     assert exception_code(client.call("POST", close)) == 21157  # size differs from the declaration
-    assert requests.put(upload["url"] + "x", data=parts[0]).status_code == 403  # signature is checked
-    assert requests.put(upload["url"], data=parts[0], headers=upload["headers"]).status_code == 201
+    assert requests.put(upload["url"] + "x", data=parts[0], timeout=10).status_code == 403  # signature is checked
+    assert requests.put(upload["url"], data=parts[0], headers=upload["headers"], timeout=10).status_code == 201
     assert client.call("POST", close).status_code == 204
     assert client.wait_session(opened["referenceNumber"])["status"]["code"] == 200
 

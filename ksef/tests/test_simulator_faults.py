@@ -40,8 +40,8 @@ def test_down_answers_503_on_v2_but_control_and_latarnia_still_work(client):
     client.control("faults", {"down": True})
     answer = client.call("POST", "/v2/sessions/online", json=body)
     assert answer.status_code == 503 and answer.headers["Retry-After"]
-    assert requests.post(client.url("/v2/auth/challenge")).status_code == 503
-    assert requests.get(client.url("/status")).status_code == 200
+    assert requests.post(client.url("/v2/auth/challenge"), timeout=10).status_code == 503
+    assert requests.get(client.url("/status"), timeout=10).status_code == 200
     client.control("faults", {"down": False})
     assert client.call("POST", "/v2/sessions/online", json=body).status_code == 201
 
@@ -51,13 +51,13 @@ def test_down_with_closed_connection(client):
     with pytest.raises(requests.ConnectionError):
         requests.post(client.url("/v2/auth/challenge"), timeout=5)
     client.control("faults/clear")
-    assert requests.post(client.url("/v2/auth/challenge")).status_code == 200
+    assert requests.post(client.url("/v2/auth/challenge"), timeout=10).status_code == 200
 
 
 def test_error_ratio_is_deterministic_for_a_seed(client):
     def run():
         client.control("faults", {"error_ratio": 0.5, "seed": 1234})
-        codes = [requests.post(client.url("/v2/auth/challenge")).status_code for _ in range(20)]
+        codes = [requests.post(client.url("/v2/auth/challenge"), timeout=10).status_code for _ in range(20)]
         client.control("faults/clear")
         return codes
 
@@ -88,7 +88,7 @@ def test_delay_slows_answers(client):
     import time
     client.control("faults", {"delay": 0.3})
     started = time.monotonic()
-    requests.post(client.url("/v2/auth/challenge"))
+    requests.post(client.url("/v2/auth/challenge"), timeout=10)
     assert time.monotonic() - started >= 0.3
 
 
@@ -107,28 +107,28 @@ def test_rate_limit_429_with_retry_after(client):
 
 
 def test_latarnia_events(client):
-    assert requests.get(client.url("/status")).json() == {"status": "AVAILABLE", "messages": []}
+    assert requests.get(client.url("/status"), timeout=10).json() == {"status": "AVAILABLE", "messages": []}
     maintenance = client.control("latarnia", {"action": "maintenance", "start": "2099-01-01T10:00:00+00:00",
                                               "end": "2099-01-01T12:00:00+00:00"})
-    status = requests.get(client.url("/status")).json()
+    status = requests.get(client.url("/status"), timeout=10).json()
     assert status["status"] == "AVAILABLE" and status["messages"][0]["type"] == "MAINTENANCE_ANNOUNCEMENT"
     failure = client.control("latarnia", {"action": "failure_start", "text": "Awaria KSeF"})
-    status = requests.get(client.url("/status")).json()
+    status = requests.get(client.url("/status"), timeout=10).json()
     assert status["status"] == "FAILURE"
     started = [m for m in status["messages"] if m["type"] == "FAILURE_START"][0]
     assert started["eventId"] == failure["eventId"] != maintenance["eventId"] and started["end"] is None
     ended = client.control("latarnia", {"action": "failure_end", "eventId": failure["eventId"]})
     assert ended["start"] == failure["start"] and ended["end"]
-    assert requests.get(client.url("/status")).json()["status"] == "AVAILABLE"
+    assert requests.get(client.url("/status"), timeout=10).json()["status"] == "AVAILABLE"
     client.control("latarnia", {"action": "total_failure"})
-    assert requests.get(client.url("/status")).json()["status"] == "TOTAL_FAILURE"
-    messages = requests.get(client.url("/messages")).json()
+    assert requests.get(client.url("/status"), timeout=10).json()["status"] == "TOTAL_FAILURE"
+    messages = requests.get(client.url("/messages"), timeout=10).json()
     assert [m["type"] for m in messages] == ["FAILURE_START", "FAILURE_END", "FAILURE_START",
                                               "MAINTENANCE_ANNOUNCEMENT"]
     assert {"id", "eventId", "category", "type", "title", "text", "start", "end", "version",
             "published"} <= set(messages[0])
     client.control("faults", {"latarnia_down": True})
-    assert requests.get(client.url("/status")).status_code == 502
+    assert requests.get(client.url("/status"), timeout=10).status_code == 502
 
 
 def test_state_survives_a_restart_of_the_process(tmp_path):
@@ -141,7 +141,7 @@ def test_state_survives_a_restart_of_the_process(tmp_path):
         session = client.open_online().json()["referenceNumber"]
         invoice_ref = client.send(session, sample_invoice(number())).json()["referenceNumber"]
         before = client.wait_invoice(session, invoice_ref)
-        keys_before = requests.get(base_url + "/v2/security/public-key-certificates").json()
+        keys_before = requests.get(base_url + "/v2/security/public-key-certificates", timeout=10).json()
     finally:
         stop_subprocess(process)
     process, base_url = start_subprocess(state, rate_limits="off", processing_delay=0)
@@ -149,7 +149,7 @@ def test_state_survives_a_restart_of_the_process(tmp_path):
         client.base_url = base_url  # same access token: its signing secret is in the state file
         after = client.invoice_status(session, invoice_ref).json()
         assert after["ksefNumber"] == before["ksefNumber"] and after["status"]["code"] == 200
-        assert requests.get(base_url + "/v2/security/public-key-certificates").json() == keys_before
+        assert requests.get(base_url + "/v2/security/public-key-certificates", timeout=10).json() == keys_before
         assert client.call("POST", "/v2/sessions/online/%s/close" % session).status_code == 204
         assert client.wait_session(session)["status"]["code"] == 200
         client.login(SAMPLE_SELLER_NIP, TOKEN)  # the token registered at the first start is kept

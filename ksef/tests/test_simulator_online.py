@@ -53,7 +53,7 @@ def test_invoice_passes_through_processing_to_ksef_number_and_valid_upo(client, 
     assert final["invoicingMode"] == "Online"
     assert final["acquisitionDate"] and final["permanentStorageDate"] > final["acquisitionDate"]
     # pre-signed UPO link: no token, hash header matches, XSD-valid, names this invoice
-    upo = requests.get(final["upoDownloadUrl"])
+    upo = requests.get(final["upoDownloadUrl"], timeout=10)
     assert upo.status_code == 200
     assert upo.headers["x-ms-meta-hash"] == crypto.sha256_b64(upo.content)
     document = etree.fromstring(upo.content)
@@ -180,7 +180,7 @@ def test_close_produces_session_upo_and_lists_paginate(client, session, upo_sche
     document = etree.fromstring(upo.content)
     assert upo_schema.validate(document), upo_schema.error_log
     assert len(document.findall("{http://upo.schematy.mf.gov.pl/KSeF/v4-3}Dokument")) == 12
-    assert requests.get(page["downloadUrl"]).content == upo.content
+    assert requests.get(page["downloadUrl"], timeout=10).content == upo.content
     # first page of 10 then the rest, via x-continuation-token
     first = client.call("GET", "/v2/sessions/%s/invoices" % session, params={"pageSize": 10}).json()
     assert [i["referenceNumber"] for i in first["invoices"]] == refs[:10]
