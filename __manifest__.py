@@ -28,7 +28,14 @@
         "data/ir_cron_cockpit.xml",
         "views/account_move_cockpit_views.xml",
         "views/l10n_pl_ksef_dashboard_views.xml",
+        "views/account_move_list_actions.xml",
+        "views/res_config_settings_certificates_views.xml",
     ],
+    "assets": {
+        "web.assets_tests": [
+            "l10n_pl_ksef/static/tests/tours/*.js",
+        ],
+    },
     "post_init_hook": "_l10n_pl_ksef_post_init",
     "installable": True,
     "application": False,

@@ -12,3 +12,4 @@ from . import test_correction
 from . import test_cockpit
 from . import test_offline_flow
 from . import test_security
+from . import test_tours
