@@ -56,6 +56,12 @@ class TestKsefTours(KsefOfflineTestMixin, KsefSimulatorCommon, HttpCase):
             "groups_id": [Command.set([cls.env.ref("account.group_account_invoice").id,
                                        cls.env.ref("base.group_user").id])],
         })
+        # Odoo's test taxes include a cash-basis one: with the setting off, saving Settings
+        # (which every Settings button does first) would refuse.
+        cls.company.sudo().tax_exigibility = True
+        # A company whose document layout is chosen: Print goes straight to the PDF (otherwise
+        # Odoo first offers the layout configurator to users with access rights management).
+        cls.company.sudo().external_report_layout_id = cls.env.ref("web.external_layout_standard")
         # The administrator works in the Polish company (Settings shows the KSeF section there).
         cls.env.ref("base.user_admin").sudo().write({
             "company_ids": [Command.link(cls.company.id)], "company_id": cls.company.id})

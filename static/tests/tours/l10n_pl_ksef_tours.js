@@ -46,7 +46,7 @@ function confirmDraftInvoice() {
         },
         {
             content: "The invoice is posted",
-            trigger: ".o_form_view .o_statusbar_status button.active:contains('Posted')",
+            trigger: ".o_form_view .o_statusbar_status .o_arrow_button_current:contains('Posted')",
         },
     ];
 }
@@ -244,7 +244,7 @@ registry.category("web_tour.tours").add("l10n_pl_ksef_tour_certificate_settings"
         },
         {
             content: "The certificate file is chosen",
-            trigger: `.modal .o_field_widget[name='certificate_file'] input.o_input[value='${CERTIFICATE_FILES.certificate_file}']`,
+            trigger: ".modal .o_field_widget[name='certificate_file'] .o_clear_file_button",
         },
         {
             content: "Choose the private key file",
@@ -255,7 +255,7 @@ registry.category("web_tour.tours").add("l10n_pl_ksef_tour_certificate_settings"
         },
         {
             content: "The key file is chosen",
-            trigger: `.modal .o_field_widget[name='key_file'] input.o_input[value='${CERTIFICATE_FILES.key_file}']`,
+            trigger: ".modal .o_field_widget[name='key_file'] .o_clear_file_button",
         },
         {
             content: "Upload",
