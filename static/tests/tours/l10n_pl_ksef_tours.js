@@ -264,11 +264,16 @@ registry.category("web_tour.tours").add("l10n_pl_ksef_tour_certificate_settings"
         },
         {
             content: "The certificate is stored: an Offline certificate with its serial",
-            trigger: ".o_form_view:not(.modal *) .o_field_widget[name='l10n_pl_ksef_kind']:contains('Offline')",
+            trigger: ".o_action_manager .o_form_view .o_field_widget[name='l10n_pl_ksef_kind']:contains('Offline')",
         },
         {
             content: "Back to the settings",
             trigger: ".o_breadcrumb .breadcrumb-item a",
+            run: "click",
+        },
+        {
+            content: "Open the Invoicing settings again",
+            trigger: ".settings_tab a.tab[data-key='account']",
             run: "click",
         },
         {
