@@ -120,14 +120,19 @@ class TestKsefTours(KsefOfflineTestMixin, KsefSimulatorCommon, HttpCase):
 
         browser._websocket_send("Page.captureScreenshot", params={"format": "png"}, with_future=True).add_done_callback(save)
 
-    def _ksef_pdf_screenshot(self, pdf, name):
-        """The first page of a printed PDF as a PNG beside the browser screenshots."""
+    def _ksef_pdf_screenshot(self, pdf, name, showing):
+        """The page of a printed PDF that shows ``showing`` as a PNG beside the browser screenshots."""
         if not self.screenshots:
             return
         with tempfile.TemporaryDirectory() as tmp:
             source = Path(tmp) / "printed.pdf"
             source.write_bytes(pdf)
-            subprocess.run(["pdftoppm", "-png", "-singlefile", "-f", "1", "-scale-to", "1100",
+            info = subprocess.run(["pdfinfo", str(source)], capture_output=True, check=True, text=True).stdout
+            pages = int(re.search(r"^Pages:\s+(\d+)", info, re.M).group(1))
+            page = next((number for number in range(1, pages + 1) if showing in subprocess.run(
+                ["pdftotext", "-f", str(number), "-l", str(number), str(source), "-"],
+                capture_output=True, check=True, text=True).stdout), 1)
+            subprocess.run(["pdftoppm", "-png", "-singlefile", "-f", str(page), "-l", str(page), "-scale-to", "1100",
                             str(source), str(self.screenshots / name)], check=True)
 
     # ---- helpers ---------------------------------------------------------------------------
@@ -183,7 +188,7 @@ class TestKsefTours(KsefOfflineTestMixin, KsefSimulatorCommon, HttpCase):
         invoice_pdfs = [pdf for _report, ids, pdf in printed if ids == move.ids]
         self.assertTrue(invoice_pdfs, "the Print button did not render the invoice: %s" % [p[:2] for p in printed])
         self.assertTrue(invoice_pdfs[-1].startswith(b"%PDF"), repr(invoice_pdfs[-1][:60]))
-        self._ksef_pdf_screenshot(invoice_pdfs[-1], "03_offline_printed_pdf")
+        self._ksef_pdf_screenshot(invoice_pdfs[-1], "03_offline_printed_pdf", "CERTYFIKAT")
         # The same PDF, rasterised and decoded as a phone would: KOD I (OFFLINE) and KOD II (CERTYFIKAT).
         text, codes = test_offline_pdf.TestOfflinePdf._render(self, move)
         self.assertEqual(sorted(codes), sorted([test_offline_pdf.TestOfflinePdf._kod1(self, move),
