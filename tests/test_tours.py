@@ -5,6 +5,7 @@ With KSEF_SCREENSHOTS_DIR set, the tours' key moments are saved there as PNG fil
 screenshots, see scripts/screenshots.sh): a tour step logs a marker, the browser of the run takes
 the picture through the DevTools protocol and only then lets the tour go on."""
 import base64
+import importlib.util
 import json
 import os
 import re
@@ -70,11 +71,9 @@ class TestKsefTours(KsefOfflineTestMixin, KsefSimulatorCommon, HttpCase):
     def _ksef_require_browser(cls):
         """Odoo skips browser tests silently without Chromium or websocket-client: here that is
         a failure, the journeys must really run (scripts/setup.sh installs both)."""
-        try:
-            import websocket  # noqa: F401  (Odoo's ChromeBrowser needs it)
-        except ImportError:
+        if importlib.util.find_spec("websocket") is None:  # Odoo's ChromeBrowser needs it
             raise AssertionError("The browser tours need the Python package websocket-client "
-                                 "(requirements.txt; run scripts/setup.sh).") from None
+                                 "(requirements.txt; run scripts/setup.sh).")
         from odoo.tests.common import _find_executable
         try:
             _find_executable()
