@@ -33,7 +33,14 @@
         "views/l10n_pl_ksef_drill_views.xml",
         "report/l10n_pl_ksef_drill_report.xml",
         "data/ir_cron_drill.xml",
+        "views/account_move_list_actions.xml",
+        "views/res_config_settings_certificates_views.xml",
     ],
+    "assets": {
+        "web.assets_tests": [
+            "l10n_pl_ksef/static/tests/tours/*.js",
+        ],
+    },
     "post_init_hook": "_l10n_pl_ksef_post_init",
     "installable": True,
     "application": False,

@@ -130,6 +130,28 @@ class AccountMove(models.Model):
         actions = [result for result in (move._l10n_pl_ksef_post() for move in self) if isinstance(result, dict)]
         return actions[0] if actions else True
 
+    def action_l10n_pl_ksef_post_selected(self):
+        """List action: post the selected invoices that can go to KSeF (e.g. the overdue ones
+        issued offline), leave the others alone and say how many KSeF accepted."""
+        moves = self.filtered("l10n_pl_ksef_show_post")
+        if not moves:
+            raise UserError(_("None of the selected entries can be posted to KSeF: only posted customer invoices "
+                              "and credit notes that KSeF has not accepted yet can."))
+        action = moves.action_l10n_pl_ksef_post()
+        if isinstance(action, dict):
+            return action
+        accepted = moves.filtered(lambda move: move.l10n_pl_ksef_state == "accepted")
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "success" if accepted == moves else "warning",
+                "message": _("KSeF accepted %(accepted)s of the %(count)s invoices sent.",
+                             accepted=len(accepted), count=len(moves)),
+                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+            },
+        }
+
     def action_l10n_pl_ksef_refresh_status(self):
         self._l10n_pl_ksef_update_status()
         return True

@@ -24,12 +24,15 @@ done
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 
 # 1. System packages: PostgreSQL, build headers for psycopg2/python-ldap, fonts for PDFs,
-#    zbar and poppler for the QR tests.
+#    zbar and poppler for the QR tests, Chromium for the browser tours (Odoo finds it on the PATH).
 need_apt=()
 command -v pg_ctlcluster >/dev/null 2>&1 || command -v pg_ctl >/dev/null 2>&1 || need_apt+=(postgresql)
 for pkg in curl ca-certificates libpq-dev libldap2-dev libsasl2-dev python3-venv python3-dev gcc fontconfig fonts-dejavu-core zbar-tools poppler-utils; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
+# the names Odoo's test browser looks for (odoo/tests/common.py _find_executable)
+command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
+  || command -v google-chrome >/dev/null 2>&1 || command -v google-chrome-stable >/dev/null 2>&1 || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing system packages: ${need_apt[*]}"
   $SUDO apt-get update -qq

@@ -1,0 +1,238 @@
+"""The user journeys in a real browser: Odoo tours (static/tests/tours/l10n_pl_ksef_tours.js)
+run in Chromium by Odoo's test runner, against the KSeF simulator over real HTTP.
+
+With KSEF_SCREENSHOTS_DIR set, the tours' key moments are saved there as PNG files (the README
+screenshots, see scripts/screenshots.sh): a tour step logs a marker, the browser of the run takes
+the picture through the DevTools protocol and only then lets the tour go on."""
+import base64
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import tempfile
+import unittest
+from pathlib import Path
+
+from odoo import Command, fields
+from odoo.tests import HttpCase, tagged
+from odoo.tests.common import ChromeBrowser
+
+from ..ksef import certificates as ksef_certificates
+from ..ksef import devcerts, ksef_number
+from . import test_offline_pdf
+from .common import KSEF_TEST_NIP, KsefOfflineTestMixin, KsefSimulatorCommon
+
+SCREENSHOT_MARKER = "l10n_pl_ksef:screenshot:"
+
+
+def screenshots_dir():
+    """Where the tours save their screenshots, or None (the default: no screenshots)."""
+    folder = os.environ.get("KSEF_SCREENSHOTS_DIR")
+    if not folder:
+        return None
+    path = Path(folder)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@tagged("post_install_l10n", "post_install", "-at_install")
+class TestKsefTours(KsefOfflineTestMixin, KsefSimulatorCommon, HttpCase):
+    browser_size = "1280x800"
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls._ksef_require_browser()
+        cls.certificate, cls.x509, cls.key = cls._ksef_upload_certificate()
+        # wkhtmltopdf would fetch the CSS from this very server, whose requests wait on the test
+        # transaction: point it at a closed port so it renders the (inline-styled) codes at once
+        cls.env["ir.config_parameter"].sudo().set_param("report.url", "http://127.0.0.1:9")
+        cls.company.sudo().write({"l10n_pl_ksef_offline_fallback": "confirm",
+                                  "l10n_pl_ksef_latarnia_url": cls.ksef_url})
+        cls.finance_user = cls.env["res.users"].create({
+            "name": "Anna Finansowa", "login": "ksef-finance", "password": "ksef-finance",
+            "email": "finanse@firma-testowa.pl",
+            "company_id": cls.company.id, "company_ids": [Command.set(cls.company.ids)],
+            "groups_id": [Command.set([cls.env.ref("account.group_account_invoice").id,
+                                       cls.env.ref("base.group_user").id])],
+        })
+        # Odoo's test taxes include a cash-basis one: with the setting off, saving Settings
+        # (which every Settings button does first) would refuse.
+        cls.company.sudo().tax_exigibility = True
+        # A company whose document layout is chosen: Print goes straight to the PDF (otherwise
+        # Odoo first offers the layout configurator to users with access rights management).
+        cls.company.sudo().external_report_layout_id = cls.env.ref("web.external_layout_standard")
+        # The administrator works in the Polish company (Settings shows the KSeF section there).
+        cls.env.ref("base.user_admin").sudo().write({
+            "company_ids": [Command.link(cls.company.id)], "company_id": cls.company.id})
+
+    @classmethod
+    def _ksef_require_browser(cls):
+        """Odoo skips browser tests silently without Chromium or websocket-client: here that is
+        a failure, the journeys must really run (scripts/setup.sh installs both)."""
+        if importlib.util.find_spec("websocket") is None:  # Odoo's ChromeBrowser needs it
+            raise AssertionError("The browser tours need the Python package websocket-client "
+                                 "(requirements.txt; run scripts/setup.sh).")
+        from odoo.tests.common import _find_executable
+        try:
+            _find_executable()
+        except unittest.SkipTest:
+            raise AssertionError("The browser tours need Chromium on the PATH (Debian package chromium; "
+                                 "run scripts/setup.sh).") from None
+
+    def setUp(self):
+        super().setUp()
+        self.screenshots = screenshots_dir()
+        original = ChromeBrowser._handle_console
+        case = self
+
+        def handle_console(browser, type, args=None, stackTrace=None, **kw):  # pylint: disable=redefined-builtin
+            message = args[0].get("value") if args else None
+            if type == "log" and isinstance(message, str) and message.startswith(SCREENSHOT_MARKER):
+                case._ksef_screenshot(browser, message[len(SCREENSHOT_MARKER):])
+                return None
+            return original(browser, type, args=args, stackTrace=stackTrace, **kw)
+
+        self.patch(ChromeBrowser, "_handle_console", handle_console)
+
+    # ---- screenshots -----------------------------------------------------------------------
+
+    def _ksef_screenshot(self, browser, name):
+        """Runs on the browser's receiver thread: take the picture (when asked for), then tell
+        the tour it may go on."""
+        assert re.fullmatch(r"\w+", name), name
+        release = "document.body.dataset.ksefShot = %s;" % json.dumps(name)
+        if not self.screenshots:
+            browser._websocket_send("Runtime.evaluate", params={"expression": release})
+            return
+        path = self.screenshots / ("%s.png" % name)
+
+        def save(future):
+            try:
+                path.write_bytes(base64.b64decode(future.result()["data"]))
+                browser._logger.info("screenshot saved: %s", path)
+            except Exception as error:  # the tour then times out on its marker, naming the step
+                browser._logger.error("screenshot %s failed: %s", name, error)
+                return
+            browser._websocket_send("Runtime.evaluate", params={"expression": release})
+
+        browser._websocket_send("Page.captureScreenshot", params={"format": "png"}, with_future=True).add_done_callback(save)
+
+    def _ksef_pdf_screenshot(self, pdf, name, showing):
+        """The page of a printed PDF that shows ``showing`` as a PNG beside the browser screenshots."""
+        if not self.screenshots:
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            source = Path(tmp) / "printed.pdf"
+            source.write_bytes(pdf)
+            info = subprocess.run(["pdfinfo", str(source)], capture_output=True, check=True, text=True).stdout
+            pages = int(re.search(r"^Pages:\s+(\d+)", info, re.M).group(1))
+            page = next((number for number in range(1, pages + 1) if showing in subprocess.run(
+                ["pdftotext", "-f", str(number), "-l", str(number), str(source), "-"],
+                capture_output=True, check=True, text=True).stdout), 1)
+            subprocess.run(["pdftoppm", "-png", "-singlefile", "-f", str(page), "-l", str(page), "-scale-to", "1100",
+                            str(source), str(self.screenshots / name)], check=True)
+
+    # ---- helpers ---------------------------------------------------------------------------
+
+    def _invoice_url(self, move):
+        return "/odoo/action-account.action_move_out_invoice_type/%s" % move.id
+
+    def _draft_invoice(self, partner=None):
+        return self._ksef_invoice(partner=partner, post=False, lines=[
+            (1200.0, self.tax_23, {"name": "Wdrożenie KSeF", "quantity": 2.0}),
+            (350.0, self.tax_8, {"name": "Szkolenie z trybu offline"}),
+        ])
+
+    def _capture_printed_pdfs(self):
+        """Every PDF the server renders during the tour: (report name, record ids, bytes)."""
+        Report = type(self.env["ir.actions.report"])
+        original = Report._render_qweb_pdf
+        printed = []
+
+        def render_qweb_pdf(report, report_ref, res_ids=None, data=None):
+            # in test mode Odoo renders reports as HTML unless told otherwise: print the real PDF
+            result = original(report.with_context(force_report_rendering=True), report_ref, res_ids=res_ids, data=data)
+            printed.append((report._get_report(report_ref).report_name, list(res_ids or []), result[0]))
+            return result
+
+        self.patch(Report, "_render_qweb_pdf", render_qweb_pdf)
+        return printed
+
+    # ---- the journeys ----------------------------------------------------------------------
+
+    def test_accountant_posts_to_ksef_and_sees_the_number(self):
+        move = self._draft_invoice()
+        self.start_tour(self._invoice_url(move), "l10n_pl_ksef_tour_post_online", login=self.user.login, timeout=180)
+        move.invalidate_recordset()
+        self.assertEqual(move.state, "posted")
+        self.assertEqual(move.l10n_pl_ksef_state, "accepted")
+        self.assertTrue(ksef_number.is_valid_ksef_number(move.l10n_pl_ksef_number), move.l10n_pl_ksef_number)
+        self.assertTrue(move.l10n_pl_ksef_number.startswith(KSEF_TEST_NIP + "-"))
+        # The accountant did it, not a background job.
+        self.assertEqual(move.l10n_pl_ksef_document_ids.create_uid, self.user)
+
+    def test_ksef_down_accountant_issues_offline_and_prints_both_codes(self):
+        move = self._draft_invoice()
+        self.ksef_control("faults", {"down": True})
+        printed = self._capture_printed_pdfs()
+        self.start_tour(self._invoice_url(move), "l10n_pl_ksef_tour_offline_print", login=self.user.login, timeout=240)
+        move.invalidate_recordset()
+        self.assertEqual((move.state, move.l10n_pl_ksef_state, move.l10n_pl_ksef_offline_mode),
+                         ("posted", "offline", "offline24"))
+        self.assertFalse(move.l10n_pl_ksef_number)
+        self.assertTrue(move.l10n_pl_ksef_qr_certificate_url)
+        # The browser's Print rendered this very invoice.
+        invoice_pdfs = [pdf for _report, ids, pdf in printed if ids == move.ids]
+        self.assertTrue(invoice_pdfs, "the Print button did not render the invoice: %s" % [p[:2] for p in printed])
+        self.assertTrue(invoice_pdfs[-1].startswith(b"%PDF"), repr(invoice_pdfs[-1][:60]))
+        self._ksef_pdf_screenshot(invoice_pdfs[-1], "03_offline_printed_pdf", "CERTYFIKAT")
+        # The same PDF, rasterised and decoded as a phone would: KOD I (OFFLINE) and KOD II (CERTYFIKAT).
+        text, codes = test_offline_pdf.TestOfflinePdf._render(self, move)
+        self.assertEqual(sorted(codes), sorted([test_offline_pdf.TestOfflinePdf._kod1(self, move),
+                                                move.l10n_pl_ksef_qr_certificate_url]))
+        self.assertIn("OFFLINE", text)
+        self.assertIn("CERTYFIKAT", text)
+
+    def test_finance_user_sends_overdue_offline_invoices(self):
+        overdue = self.env["account.move"]
+        for _index in range(2):
+            move = self._draft_invoice()
+            move.action_post()
+            move.action_l10n_pl_ksef_issue_offline24()
+            overdue |= move
+        # Their deadline passed (the dates themselves are what the cockpit tests check).
+        overdue._l10n_pl_ksef_write({"l10n_pl_ksef_deadline": fields.Date.subtract(fields.Date.today(), days=3)})
+        not_due = self._draft_invoice(partner=self.buyer_consumer)
+        not_due.action_post()
+        not_due.action_l10n_pl_ksef_issue_offline24()
+        self.assertEqual(set(overdue.mapped("l10n_pl_ksef_urgency")), {"overdue"})
+        self.assertNotEqual(not_due.l10n_pl_ksef_urgency, "overdue")
+
+        self.start_tour("/odoo/action-account.action_move_out_invoice_type", "l10n_pl_ksef_tour_send_overdue",
+                        login=self.finance_user.login, timeout=240)
+        (overdue | not_due).invalidate_recordset()
+        self.assertEqual(overdue.mapped("l10n_pl_ksef_state"), ["accepted", "accepted"])
+        for move in overdue:
+            self.assertTrue(ksef_number.is_valid_ksef_number(move.l10n_pl_ksef_number))
+            document = move.l10n_pl_ksef_document_ids.filtered(lambda d: d.state == "accepted")
+            self.assertTrue(document.offline_mode, "sent as an invoice issued offline")
+            self.assertEqual(document.create_uid, self.finance_user)
+        self.assertEqual(not_due.l10n_pl_ksef_state, "offline", "only the selected overdue invoices were sent")
+
+    def test_administrator_uploads_certificate_in_settings(self):
+        certificate, key = self._ksef_make_certificate(key_type="rsa")
+        cert_pem, key_pem = devcerts.to_pem(certificate, key, None)
+        self.env["ir.attachment"].create([
+            {"name": "l10n_pl_ksef_tour_offline.crt", "raw": cert_pem, "mimetype": "application/x-x509-ca-cert"},
+            {"name": "l10n_pl_ksef_tour_offline.key", "raw": key_pem, "mimetype": "application/x-pem-file"},
+        ])
+        self.start_tour("/odoo/settings", "l10n_pl_ksef_tour_certificate_settings", login="admin", timeout=180)
+        uploaded = self.env["certificate.certificate"].sudo().search(
+            [("name", "=", "KSeF Offline 2026"), ("company_id", "=", self.company.id)])
+        self.assertEqual(len(uploaded), 1)
+        self.assertEqual(uploaded.l10n_pl_ksef_kind, ksef_certificates.OFFLINE)
+        self.assertEqual(uploaded.l10n_pl_ksef_serial, "%016X" % certificate.serial_number)
+        self.assertTrue(uploaded.private_key_id)
+        self.assertEqual(self.company.sudo().l10n_pl_ksef_offline_certificate_id, uploaded)
