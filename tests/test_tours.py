@@ -50,7 +50,7 @@ class TestKsefTours(KsefOfflineTestMixin, KsefSimulatorCommon, HttpCase):
         cls.env["ir.config_parameter"].sudo().set_param("report.url", "http://127.0.0.1:9")
         cls.company.sudo().write({"l10n_pl_ksef_offline_fallback": "confirm",
                                   "l10n_pl_ksef_latarnia_url": cls.ksef_url})
-        cls.finance_user = cls.env["res.users"].create({
+        cls.finance_user = cls.env["res.users"].sudo().create({
             "name": "Anna Finansowa", "login": "ksef-finance", "password": "ksef-finance",
             "email": "finanse@firma-testowa.pl",
             "company_id": cls.company.id, "company_ids": [Command.set(cls.company.ids)],
