@@ -207,7 +207,7 @@ class TestDrill(KsefDrillTestMixin, KsefOfflineTestMixin, KsefSimulatorCommon):
 
     def test_only_managers_start_and_one_drill_per_company(self):
         drill = self._drill()
-        invoicing_user = self.env["res.users"].create({
+        invoicing_user = self.env["res.users"].sudo().create({
             "name": "Fakturzystka", "login": "ksef-drill-invoicing", "company_id": self.company.id,
             "company_ids": [Command.set(self.company.ids)],
             "groups_id": [Command.set([self.env.ref("account.group_account_invoice").id])],
