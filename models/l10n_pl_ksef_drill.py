@@ -32,6 +32,7 @@ from odoo.tools import SQL
 
 from ..ksef import devcerts
 from ..ksef import errors as ksef_errors
+from . import ksef_messages
 
 _logger = logging.getLogger(__name__)
 
@@ -119,7 +120,8 @@ class L10nPlKsefDrillStep(models.Model):
 
     def _l10n_pl_ksef_label(self):
         self.ensure_one()
-        return dict(self._fields["action"]._description_selection(self.env)).get(self.action, self.action or "")
+        env = ksef_messages.user_language_env(self.env)   # like _(): the user's language in a cron job too
+        return dict(self._fields["action"]._description_selection(env)).get(self.action, self.action or "")
 
     def _l10n_pl_ksef_script_id(self):
         self.ensure_one()
@@ -238,17 +240,43 @@ class L10nPlKsefDrill(models.Model):
         return folder / ("drill-simulator-%s.sqlite" % port)
 
     def _l10n_pl_ksef_simulator_call(self, what, *args):
-        """Call the simulator launcher; its trouble becomes a UserError naming the drill."""
+        """Call the simulator launcher; its trouble becomes a UserError naming the drill: one
+        translated sentence per request, the launcher's (English) message last as the detail."""
         self.ensure_one()
         try:
             launcher = _launcher()
             return getattr(launcher, what)(*args)
         except ImportError as error:
-            raise UserError(_("The KSeF simulator launcher is not available on this server: %s", error)) from None
+            raise UserError(_("The KSeF simulator is not available on this server, so drill %(drill)s cannot use "
+                              "it. Technical details: %(detail)s", drill=self.name, detail=error)) from None
         except Exception as error:  # noqa: BLE001 - SimulatorControlError, connection errors
-            raise UserError(_("The KSeF simulator at %(url)s did not do what drill %(drill)s asked (%(what)s): "
-                              "%(error)s", url=self.simulator_url, drill=self.name, what=what,
-                              error=error)) from None
+            raise UserError(_("%(message)s Technical details: %(detail)s",
+                              message=self._l10n_pl_ksef_simulator_trouble(what), detail=error)) from None
+
+    def _l10n_pl_ksef_simulator_trouble(self, what):
+        """What the simulator failed to do for the drill, as one sentence (``what``: a launcher call)."""
+        url, drill = self.simulator_url, self.name
+        if what == "ensure_running":
+            return _("The KSeF simulator at %(url)s could not be started for drill %(drill)s.", url=url, drill=drill)
+        if what == "register_token":
+            return _("The KSeF simulator at %(url)s did not accept the login token of drill %(drill)s.",
+                     url=url, drill=drill)
+        if what == "set_script":
+            return _("The KSeF simulator at %(url)s did not accept the outage script of drill %(drill)s.",
+                     url=url, drill=drill)
+        if what == "get_script":
+            return _("The KSeF simulator at %(url)s did not tell which steps of drill %(drill)s it has played.",
+                     url=url, drill=drill)
+        if what == "advance_script":
+            return _("The KSeF simulator at %(url)s did not play the next step of drill %(drill)s.",
+                     url=url, drill=drill)
+        if what == "clear_script":
+            return _("The KSeF simulator at %(url)s did not clear the outage script of drill %(drill)s.",
+                     url=url, drill=drill)
+        if what == "reset_faults":
+            return _("The KSeF simulator at %(url)s did not end the simulated outage of drill %(drill)s.",
+                     url=url, drill=drill)
+        return _("The KSeF simulator at %(url)s did not do what drill %(drill)s asked.", url=url, drill=drill)
 
     def _l10n_pl_ksef_simulator_reset(self):
         """Forget the previous drill's invoices, sessions and Latarnia notices (keys and tokens stay)."""
@@ -290,8 +318,9 @@ class L10nPlKsefDrill(models.Model):
         try:
             self._l10n_pl_ksef_simulator_reset()
         except requests.RequestException as error:
-            raise UserError(_("The KSeF simulator at %(url)s could not be prepared for drill %(drill)s: %(error)s",
-                              url=self.simulator_url, drill=self.name, error=type(error).__name__)) from None
+            raise UserError(_("The KSeF simulator at %(url)s could not be prepared for drill %(drill)s (the previous "
+                              "drill's invoices were not cleared). Technical details: %(detail)s",
+                              url=self.simulator_url, drill=self.name, detail=type(error).__name__)) from None
         token = "drill-%s" % secrets.token_urlsafe(24)
         self._l10n_pl_ksef_simulator_call("register_token", self.simulator_url, nip, token)
 
@@ -356,12 +385,16 @@ class L10nPlKsefDrill(models.Model):
                 "when no invoice is 'Sent, awaiting KSeF'.",
                 company=company.name, invoices=", ".join(in_flight.mapped("name")) or _("a submission session")))
         if waiting:
+            lines = []
+            for move in waiting:   # _() reads the language from its caller's frame: not in a comprehension
+                lines.append(_("- %(invoice)s (deadline %(deadline)s)", invoice=move.name,
+                               deadline=move.l10n_pl_ksef_deadline))
             raise UserError(_(
                 "The drill cannot start: company %(company)s has invoices issued offline that must reach KSeF "
                 "before the drill would end (%(end)s), and real invoices wait while a drill runs. Send them to "
                 "KSeF first:\n%(invoices)s",
                 company=company.name, end=end_day,
-                invoices="\n".join("- %s (deadline %s)" % (move.name, move.l10n_pl_ksef_deadline) for move in waiting)))
+                invoices="\n".join(lines)))
 
     def _l10n_pl_ksef_make_drill_certificate(self, company, nip):
         """A self-made Offline certificate for the drill: drill invoices are never signed with the
@@ -558,8 +591,9 @@ class L10nPlKsefDrill(models.Model):
     def _l10n_pl_ksef_report_rows(self):
         """One dict per drill invoice (issue order), before the invoices are cancelled."""
         self.ensure_one()
-        modes = dict(self.env["account.move"]._fields["l10n_pl_ksef_offline_mode"]._description_selection(self.env))
-        states = dict(self.env["account.move"]._fields["l10n_pl_ksef_state"]._description_selection(self.env))
+        env = ksef_messages.user_language_env(self.env)   # like _(): the user's language in a cron job too
+        modes = dict(env["account.move"]._fields["l10n_pl_ksef_offline_mode"]._description_selection(env))
+        states = dict(env["account.move"]._fields["l10n_pl_ksef_state"]._description_selection(env))
         rows = []
         moves = self.env["account.move"].search([("l10n_pl_ksef_drill_id", "=", self.id)], order="id")
         for move in moves:

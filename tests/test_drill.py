@@ -22,18 +22,12 @@ COMPANY_SETTINGS = (
 )
 
 
-@tagged("post_install_l10n", "post_install", "-at_install")
-class TestDrill(KsefOfflineTestMixin, KsefSimulatorCommon):
-
-    _render = TestOfflinePdf._render
-    _kod1 = TestOfflinePdf._kod1
+class KsefDrillTestMixin:
+    """The drill's own simulator subprocess, a KSeF manager who runs drills and the helpers of a
+    drill flow (shared by the drill tests and the Polish interface tests)."""
 
     @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.certificate, cls.x509, cls.key = cls._ksef_upload_certificate()
-        cls.env["ir.config_parameter"].sudo().set_param("report.url", "http://127.0.0.1:9")
-        cls.company.sudo().write({"l10n_pl_ksef_offline_fallback": "auto", "l10n_pl_ksef_latarnia_url": cls.ksef_url})
+    def _ksef_setup_drill(cls, **manager_values):
         cls.drill_state_dir = tempfile.mkdtemp(prefix="ksef-drill-")
         cls.addClassCleanup(shutil.rmtree, cls.drill_state_dir, True)
         cls.drill_process, cls.drill_url = start_subprocess(
@@ -46,18 +40,12 @@ class TestDrill(KsefOfflineTestMixin, KsefSimulatorCommon):
             "company_id": cls.company.id, "company_ids": [Command.set(cls.company.ids)],
             "groups_id": [Command.set([cls.env.ref("account.group_account_manager").id,
                                        cls.env.ref("base.group_user").id])],
-        })
+            **manager_values,
+        }).sudo(False)
         cls.real_journal = cls.company_data["default_journal_sale"]
 
-    def setUp(self):
-        super().setUp()
+    def _reset_drill_simulator(self):
         requests.post(self.drill_url + "/_control/reset", json={}, timeout=10).raise_for_status()
-
-    # ---- helpers ---------------------------------------------------------------------------
-
-    def _settings(self):
-        company = self.company.sudo()
-        return {name: company[name] for name in COMPANY_SETTINGS}
 
     def _drill(self, offsets=(0, 10, 10, 20)):
         drill = self.env["l10n_pl_ksef.drill"].with_user(self.manager).create(
@@ -93,6 +81,29 @@ class TestDrill(KsefOfflineTestMixin, KsefSimulatorCommon):
                 return script
             time.sleep(0.1)
         self.fail("the simulator did not play the first step")
+
+
+@tagged("post_install_l10n", "post_install", "-at_install")
+class TestDrill(KsefDrillTestMixin, KsefOfflineTestMixin, KsefSimulatorCommon):
+
+    _render = TestOfflinePdf._render
+    _kod1 = TestOfflinePdf._kod1
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.certificate, cls.x509, cls.key = cls._ksef_upload_certificate()
+        cls.env["ir.config_parameter"].sudo().set_param("report.url", "http://127.0.0.1:9")
+        cls.company.sudo().write({"l10n_pl_ksef_offline_fallback": "auto", "l10n_pl_ksef_latarnia_url": cls.ksef_url})
+        cls._ksef_setup_drill()
+
+    def setUp(self):
+        super().setUp()
+        self._reset_drill_simulator()
+
+    def _settings(self):
+        company = self.company.sudo()
+        return {name: company[name] for name in COMPANY_SETTINGS}
 
     # ---- the whole drill -------------------------------------------------------------------
 

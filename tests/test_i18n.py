@@ -8,6 +8,7 @@ from pathlib import Path
 import polib
 from markupsafe import Markup
 
+from odoo import Command
 from odoo.exceptions import UserError, ValidationError
 from odoo.tests import tagged
 from odoo.tools.translate import TranslationModuleReader
@@ -19,6 +20,7 @@ from ..ksef import fa3
 from ..models import ksef_messages
 from ..models.certificate import certificate_error_message
 from .common import KsefOfflineTestMixin, KsefTestCommon
+from .test_drill import KsefDrillTestMixin
 
 I18N = Path(__file__).resolve().parents[1] / "i18n"
 # Words that only occur in English text. Deliberately not: "offline", "KSeF", "UPO", "NIP", "do",
@@ -61,13 +63,14 @@ class TestI18nFiles(KsefTestCommon):
 
 
 @tagged("post_install_l10n", "post_install", "-at_install")
-class TestPolishInterface(KsefOfflineTestMixin, KsefTestCommon):
+class TestPolishInterface(KsefDrillTestMixin, KsefOfflineTestMixin, KsefTestCommon):
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
         cls.env["res.lang"].sudo()._activate_lang("pl_PL")
         cls.env["ir.module.module"].sudo()._load_module_terms(["l10n_pl_ksef"], ["pl_PL"], overwrite=True)
+        cls._ksef_setup_drill(lang="pl_PL")
         cls.user.sudo().lang = "pl_PL"
         cls.company.partner_id.sudo().lang = "pl_PL"
         cls.env = cls.env(user=cls.user, context=dict(cls.env.context, lang="pl_PL"))
@@ -81,7 +84,8 @@ class TestPolishInterface(KsefOfflineTestMixin, KsefTestCommon):
 
     def assertRefusedInPolish(self, call, what, exceptions=(UserError, ValidationError)):
         try:
-            call()
+            with self.env.cr.savepoint():   # like assertRaises: a refused write leaves nothing in the cache
+                call()
         except exceptions as error:
             self.assertPolish(error.args[0], what)
             return error.args[0]
@@ -212,3 +216,64 @@ class TestPolishInterface(KsefOfflineTestMixin, KsefTestCommon):
         body = move.message_ids[0].body
         self.assertIsInstance(body, Markup)
         self.assertPolish(body, "acceptance in the chatter")
+
+    def test_group_names(self):
+        for xmlid, name in (("l10n_pl_ksef.group_l10n_pl_ksef_user", "KSeF / Użytkownik"),
+                            ("l10n_pl_ksef.group_l10n_pl_ksef_manager", "KSeF / Kierownik")):
+            group = self.env.ref(xmlid).sudo()
+            self.assertEqual(group.display_name, name)
+            self.assertPolish(group.comment, "%s description" % xmlid)
+
+    def test_drill_flow_of_a_polish_manager(self):
+        self._reset_drill_simulator()
+        manager_env = self.env(user=self.manager)
+        for model in ("l10n_pl_ksef.drill", "l10n_pl_ksef.drill.step"):
+            described = manager_env[model].fields_get(attributes=["string", "help", "selection"])
+            ours = {name: d for name, d in described.items() if manager_env[model]._fields[name]._module == "l10n_pl_ksef"}
+            self.assertIn("state" if model == "l10n_pl_ksef.drill" else "action", ours)
+            for name, description in ours.items():
+                self.assertPolish(description["string"], "%s.%s string" % (model, name))
+                if description.get("help"):
+                    self.assertPolish(description["help"], "%s.%s help" % (model, name))
+                for _key, label in description.get("selection") or []:
+                    self.assertPolish(label, "%s.%s selection" % (model, name))
+
+        empty = self._drill()
+        empty.step_ids = [Command.clear()]
+        self.assertRefusedInPolish(empty.with_user(self.manager).action_l10n_pl_ksef_drill_start,
+                                   "drill without steps")
+
+        # Both first steps at minute 0: the connection is lost and restored at once, so the drill
+        # invoice reaches the simulator when the drill ends and the report has a full row.
+        drill = self._drill(offsets=(0, 0, 10, 20))
+        drill.with_user(self.manager).action_l10n_pl_ksef_drill_start()
+        self.assertEqual(drill.state, "running")
+        self.assertPolish(drill.message_ids.filtered("body")[0].body, "drill started in the chatter")
+        self.assertPolish(self.company.l10n_pl_ksef_offline_readiness_html, "readiness panel during a drill")
+        other = self._drill()
+        self.assertRefusedInPolish(other.with_user(self.manager).action_l10n_pl_ksef_drill_start,
+                                   "a second running drill")
+        self.assertRefusedInPolish(lambda: other.sudo().write({"state": "running"}), "a second running drill (rule)")
+        real = self._user_invoice(journal=self.real_journal)
+        self.assertRefusedInPolish(real.action_l10n_pl_ksef_post, "a real invoice posted during the drill")
+        self.assertRefusedInPolish(real.action_l10n_pl_ksef_issue_offline24, "a real invoice issued offline")
+
+        self._wait_script(2)
+        practice = self._user_invoice()
+        self.assertEqual(practice.l10n_pl_ksef_drill_id, drill)
+        practice.action_l10n_pl_ksef_issue_offline24()
+        drill.with_user(self.manager).action_l10n_pl_ksef_drill_refresh()
+        self.assertRefusedInPolish(self._drill().with_user(self.manager).action_l10n_pl_ksef_drill_next_step,
+                                   "next step of a planned drill")
+        drill.with_user(self.manager).action_l10n_pl_ksef_drill_end()
+        self.assertEqual((drill.state, drill.report_invoice_count, drill.report_offline_count), ("done", 1, 1))
+        self.assertTrue(drill.report_all_in_time, drill.report_html)
+        self.assertPolish(drill.report_summary, "report summary")
+        self.assertPolish(drill.report_html, "drill report")
+        self.assertIn("Tak", drill.report_html)
+        self.assertPolish(drill.message_ids.filtered("body")[0].body, "drill ended in the chatter")
+        self.company.invalidate_recordset()
+        panel = self.company.l10n_pl_ksef_offline_readiness_html
+        self.assertIn(drill.report_summary, panel)
+        self.assertPolish(panel, "readiness panel with the last drill")
+        self.assertRefusedInPolish(practice.action_l10n_pl_ksef_post, "a drill invoice after its drill")
