@@ -136,7 +136,7 @@ class L10nPlKsefDrill(models.Model):
 
     name = fields.Char(string="Drill", required=True, tracking=True,
                        default=lambda self: _("KSeF drill %s", fields.Date.context_today(self)))
-    company_id = fields.Many2one("res.company", string="Company", required=True, index=True,
+    company_id = fields.Many2one("res.company", required=True, index=True,
                                  default=lambda self: self.env.company)
     state = fields.Selection(
         [("draft", "Planned"), ("running", "Running"), ("done", "Done"), ("cancelled", "Cancelled")],
@@ -218,10 +218,10 @@ class L10nPlKsefDrill(models.Model):
                 raise ValidationError(_("Drill %(drill)s: the simulator address must be on this server "
                                         "(http://127.0.0.1:<port>), not %(url)s.", drill=drill.name, url=url))
 
-    def unlink(self):
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_running(self):
         if self.filtered(lambda d: d.state == "running"):
             raise UserError(_("A running KSeF drill cannot be deleted: end it first."))
-        return super().unlink()
 
     # ---- rights ----------------------------------------------------------------------------
 
@@ -744,8 +744,8 @@ class ResCompanyKsefDrill(models.Model):
             [*Journal._check_company_domain(self)]).mapped("code"))
         code = next((c for c in DRILL_JOURNAL_CODES if c not in used), None)
         if not code:
-            raise UserError(_("Company %s: no free journal code for the KSeF drill journal (tried %s).",
-                              self.name, ", ".join(DRILL_JOURNAL_CODES)))
+            raise UserError(_("Company %(company)s: no free journal code for the KSeF drill journal (tried %(codes)s).",
+                              company=self.name, codes=", ".join(DRILL_JOURNAL_CODES)))
         journal = Journal.create({
             "name": _("KSeF drill (not real invoices)"),
             "code": code,
