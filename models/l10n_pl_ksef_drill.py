@@ -256,27 +256,24 @@ class L10nPlKsefDrill(models.Model):
     def _l10n_pl_ksef_simulator_trouble(self, what):
         """What the simulator failed to do for the drill, as one sentence (``what``: a launcher call)."""
         url, drill = self.simulator_url, self.name
-        if what == "ensure_running":
-            return _("The KSeF simulator at %(url)s could not be started for drill %(drill)s.", url=url, drill=drill)
-        if what == "register_token":
-            return _("The KSeF simulator at %(url)s did not accept the login token of drill %(drill)s.",
-                     url=url, drill=drill)
-        if what == "set_script":
-            return _("The KSeF simulator at %(url)s did not accept the outage script of drill %(drill)s.",
-                     url=url, drill=drill)
-        if what == "get_script":
-            return _("The KSeF simulator at %(url)s did not tell which steps of drill %(drill)s it has played.",
-                     url=url, drill=drill)
-        if what == "advance_script":
-            return _("The KSeF simulator at %(url)s did not play the next step of drill %(drill)s.",
-                     url=url, drill=drill)
-        if what == "clear_script":
-            return _("The KSeF simulator at %(url)s did not clear the outage script of drill %(drill)s.",
-                     url=url, drill=drill)
-        if what == "reset_faults":
-            return _("The KSeF simulator at %(url)s did not end the simulated outage of drill %(drill)s.",
-                     url=url, drill=drill)
-        return _("The KSeF simulator at %(url)s did not do what drill %(drill)s asked.", url=url, drill=drill)
+        troubles = {
+            "ensure_running": _("The KSeF simulator at %(url)s could not be started for drill %(drill)s.",
+                                url=url, drill=drill),
+            "register_token": _("The KSeF simulator at %(url)s did not accept the login token of drill %(drill)s.",
+                                url=url, drill=drill),
+            "set_script": _("The KSeF simulator at %(url)s did not accept the outage script of drill %(drill)s.",
+                            url=url, drill=drill),
+            "get_script": _("The KSeF simulator at %(url)s did not tell which steps of drill %(drill)s it has "
+                            "played.", url=url, drill=drill),
+            "advance_script": _("The KSeF simulator at %(url)s did not play the next step of drill %(drill)s.",
+                                url=url, drill=drill),
+            "clear_script": _("The KSeF simulator at %(url)s did not clear the outage script of drill %(drill)s.",
+                              url=url, drill=drill),
+            "reset_faults": _("The KSeF simulator at %(url)s did not end the simulated outage of drill %(drill)s.",
+                              url=url, drill=drill),
+        }
+        return troubles.get(what) or _("The KSeF simulator at %(url)s did not do what drill %(drill)s asked.",
+                                       url=url, drill=drill)
 
     def _l10n_pl_ksef_simulator_reset(self):
         """Forget the previous drill's invoices, sessions and Latarnia notices (keys and tokens stay)."""

@@ -191,3 +191,14 @@ class KsefOfflineTestMixin:
         })
         action = wizard.action_upload()
         return cls.env["certificate.certificate"].sudo().browse(action["res_id"]), certificate, key
+
+    @classmethod
+    def _ksef_setup_offline_issuing(cls, fallback="auto"):
+        """The company on the simulator issues offline: an uploaded Offline certificate
+        (``cls.certificate``), the fallback policy, the simulator's Latarnia; and invoices print
+        at once: wkhtmltopdf would fetch the CSS from this very server, whose requests wait on the
+        test transaction, so it is pointed at a closed port (the codes are styled inline)."""
+        cls.certificate, cls.x509, cls.key = cls._ksef_upload_certificate()
+        cls.env["ir.config_parameter"].sudo().set_param("report.url", "http://127.0.0.1:9")
+        cls.company.sudo().write({"l10n_pl_ksef_offline_fallback": fallback,
+                                  "l10n_pl_ksef_latarnia_url": cls.ksef_url})

@@ -92,9 +92,7 @@ class TestDrill(KsefDrillTestMixin, KsefOfflineTestMixin, KsefSimulatorCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.certificate, cls.x509, cls.key = cls._ksef_upload_certificate()
-        cls.env["ir.config_parameter"].sudo().set_param("report.url", "http://127.0.0.1:9")
-        cls.company.sudo().write({"l10n_pl_ksef_offline_fallback": "auto", "l10n_pl_ksef_latarnia_url": cls.ksef_url})
+        cls._ksef_setup_offline_issuing(fallback="auto")
         cls._ksef_setup_drill()
 
     def setUp(self):

@@ -44,12 +44,7 @@ class TestKsefTours(KsefOfflineTestMixin, KsefSimulatorCommon, HttpCase):
     def setUpClass(cls):
         super().setUpClass()
         cls._ksef_require_browser()
-        cls.certificate, cls.x509, cls.key = cls._ksef_upload_certificate()
-        # wkhtmltopdf would fetch the CSS from this very server, whose requests wait on the test
-        # transaction: point it at a closed port so it renders the (inline-styled) codes at once
-        cls.env["ir.config_parameter"].sudo().set_param("report.url", "http://127.0.0.1:9")
-        cls.company.sudo().write({"l10n_pl_ksef_offline_fallback": "confirm",
-                                  "l10n_pl_ksef_latarnia_url": cls.ksef_url})
+        cls._ksef_setup_offline_issuing(fallback="confirm")
         cls.finance_user = cls.env["res.users"].sudo().create({
             "name": "Anna Finansowa", "login": "ksef-finance", "password": "ksef-finance",
             "email": "finanse@firma-testowa.pl",
