@@ -34,6 +34,11 @@
         "report/l10n_pl_ksef_drill_report.xml",
         "data/ir_cron_drill.xml",
     ],
+    "assets": {
+        "web.assets_tests": [
+            "l10n_pl_ksef/static/tests/tours/*.js",
+        ],
+    },
     "post_init_hook": "_l10n_pl_ksef_post_init",
     "installable": True,
     "application": False,
