@@ -11,6 +11,7 @@ With KSEF_SCREENSHOTS_DIR set, the report form is saved there as drill-report.pn
 logs a marker, the browser of the run takes the picture through the DevTools protocol and only
 then lets the tour go on; the same protocol as tests/test_tours.py)."""
 import base64
+import html
 import importlib.util
 import json
 import os
@@ -142,7 +143,9 @@ class TestKsefDrillTour(KsefOfflineTestMixin, KsefSimulatorCommon, HttpCase):
         self.assertEqual((drill.name, drill.state, drill.simulator_url),
                          ("Ćwiczenia: awaria KSeF", "done", self.drill_url))
         self.assertEqual((drill.started_by_id, drill.ended_by_id), (self.manager, self.manager))
-        self.assertEqual(drill.step_ids.mapped("offset_minutes"), [10, 20, 20, 30], "the trainer's short script")
+        self.assertEqual([(step.offset_minutes, step.action) for step in drill.step_ids], [
+            (10, "connection_lost"), (20, "connection_restored"), (20, "latarnia:failure_start"),
+            (30, "latarnia:failure_end")], "the trainer's short script")
         self.assertTrue(all(drill.step_ids.mapped("applied_at")), "every step was played")
 
         # The company is exactly as before the drill.
@@ -161,7 +164,7 @@ class TestKsefDrillTour(KsefOfflineTestMixin, KsefSimulatorCommon, HttpCase):
         self.assertTrue(invoice.name.startswith(drill.journal_id.code + "/"), invoice.name)
         self.assertEqual(invoice.state, "cancel")
         self.assertEqual((invoice.partner_id, invoice.invoice_line_ids.product_id), (self.buyer_pl, self.training))
-        self.assertEqual((invoice.l10n_pl_ksef_offline_mode, invoice.l10n_pl_ksef_state), ("offline24", "accepted"))
+        self.assertEqual(invoice.l10n_pl_ksef_offline_mode, "offline24")
         self.assertEqual((invoice.create_uid, invoice.l10n_pl_ksef_drill_posted_by_id,
                           invoice.l10n_pl_ksef_drill_sent_by_id), (self.manager,) * 3)
         self.assertTrue(invoice.l10n_pl_ksef_deadline)
@@ -179,9 +182,11 @@ class TestKsefDrillTour(KsefOfflineTestMixin, KsefSimulatorCommon, HttpCase):
         self.assertEqual(drill.report_summary, "1 invoice(s), 1 issued offline, all submitted in time.")
         row = re.search(r"<tr class=\"\">(.*?)</tr>", drill.report_html.split("<h4>")[-1], re.S)
         self.assertTrue(row, drill.report_html)
-        cells = [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row.group(1))]
+        cells = [html.unescape(re.sub(r"<[^>]+>", "", cell)).strip()
+                 for cell in re.findall(r"<td[^>]*>(.*?)</td>", row.group(1))]
+        offline24 = dict(invoice._fields["l10n_pl_ksef_offline_mode"]._description_selection(self.env))["offline24"]
         self.assertEqual(cells[:6], [invoice.name, self.buyer_pl.name, self.manager.name, self.manager.name,
-                                     self.manager.name, "Offline: Offline24"])
+                                     self.manager.name, "Offline: %s" % offline24])
         self.assertEqual(cells[6], str(invoice.l10n_pl_ksef_deadline))
         self.assertEqual((cells[8], cells[10]), (simulated.ksef_number, "Yes"))
         self.assertIn(drill.report_summary, company.l10n_pl_ksef_offline_readiness_html)

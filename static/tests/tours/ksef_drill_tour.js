@@ -56,8 +56,9 @@ const SHORT_OFFSETS = [
     ["Failure ends", "30"],
 ];
 
-function setOffset(label, minutes) {
-    const row = `.o_field_widget[name='step_ids'] .o_data_row:contains('${label}')`;
+function setOffset(label, minutes, index) {
+    // By position: a row being edited shows every action in its select, so no :contains().
+    const row = `.o_field_widget[name='step_ids'] tbody tr.o_data_row:nth-child(${index + 1})`;
     return [
         {
             content: `Step "${label}": ${minutes} minutes after the start`,
@@ -94,8 +95,9 @@ function playNextStep(pendingAfter) {
     ];
 }
 
-// What the manager reads on the invoice, compared later with the report.
-const issued = { number: null, deadline: null };
+// What the manager reads on the invoice (number, deadline when issued, deadline once the
+// failure has ended), compared later with the report.
+const issued = { number: null, deadline: null, movedDeadline: null };
 
 registry.category("web_tour.tours").add("l10n_pl_ksef_tour_drill", {
     steps: () => [
@@ -125,7 +127,7 @@ registry.category("web_tour.tours").add("l10n_pl_ksef_tour_drill", {
             content: "The default outage script is there",
             trigger: ".o_field_widget[name='step_ids'] .o_data_row:contains('Failure ends')",
         },
-        ...SHORT_OFFSETS.flatMap(([label, minutes]) => setOffset(label, minutes)),
+        ...SHORT_OFFSETS.flatMap(([label, minutes], index) => setOffset(label, minutes, index)),
         {
             content: "Save the drill",
             trigger: ".o_form_view .o_form_button_save",
@@ -135,6 +137,10 @@ registry.category("web_tour.tours").add("l10n_pl_ksef_tour_drill", {
             content: "Saved, planned",
             trigger: ".o_form_view .o_form_saved .o_statusbar_status .o_arrow_button_current:contains('Planned')",
         },
+        ...SHORT_OFFSETS.map(([label, minutes]) => ({
+            content: `Saved: "${label}" ${minutes} minutes after the start`,
+            trigger: `.o_field_widget[name='step_ids'] .o_data_row:contains('${label}') td[name='offset_minutes']:contains('${minutes}')`,
+        })),
         {
             content: "Start the drill",
             trigger: ".o_form_view .o_statusbar_buttons button[name='action_l10n_pl_ksef_drill_start']",
@@ -264,6 +270,33 @@ registry.category("web_tour.tours").add("l10n_pl_ksef_tour_drill", {
         ...playNextStep(2),
         ...playNextStep(1),
         ...playNextStep(0),
+        // The announced failure moved the deadline of the waiting offline24 invoice (7 business
+        // days after the failure's end): the manager sees it on the invoice.
+        {
+            content: "Open the drill invoices",
+            trigger: ".o_form_view button.oe_stat_button[name='action_l10n_pl_ksef_drill_open_invoices']",
+            run: "click",
+        },
+        {
+            content: "Open the invoice",
+            trigger: ".o_list_view .o_data_row:contains('CWKS/') td[name='name']",
+            run: "click",
+        },
+        {
+            content: "Still waiting offline, its deadline moved by the failure",
+            trigger: ".o_form_view .alert-warning:contains('Issued offline') .o_field_widget[name='l10n_pl_ksef_deadline']:not(:empty)",
+            run() {
+                issued.movedDeadline = serializeDate(parseDate(this.anchor.textContent.trim()));
+                if (!(issued.movedDeadline > issued.deadline)) {
+                    throw new Error(`deadline ${issued.movedDeadline} not moved after ${issued.deadline} by the failure`);
+                }
+            },
+        },
+        {
+            content: "Back to the drill",
+            trigger: ".o_breadcrumb .breadcrumb-item a:contains('Ćwiczenia: awaria KSeF')",
+            run: "click",
+        },
         {
             content: "End the drill",
             trigger: ".o_form_view .o_statusbar_buttons button[name='action_l10n_pl_ksef_drill_end']",
@@ -293,16 +326,16 @@ registry.category("web_tour.tours").add("l10n_pl_ksef_tour_drill", {
             trigger: ".o_form_view .o_l10n_pl_ksef_drill_report tbody tr:contains('CWKS/')",
             run() {
                 const cells = [...this.anchor.querySelectorAll("td")].map((td) => td.textContent.trim());
-                const expected = [issued.number, "Offline: Offline24", issued.deadline, "Yes"];
+                const expected = [issued.number, "Offline: Offline24", issued.movedDeadline, "Yes"];
                 const problems = [];
                 if (cells[0] !== issued.number) {
                     problems.push(`invoice ${cells[0]} instead of ${issued.number}`);
                 }
-                if (!cells[5].startsWith("Offline")) {
+                if (!cells[5].startsWith("Offline: Offline24")) {
                     problems.push(`issued "${cells[5]}" instead of offline`);
                 }
-                if (cells[6] !== issued.deadline) {
-                    problems.push(`deadline ${cells[6]} instead of ${issued.deadline}`);
+                if (cells[6] !== issued.movedDeadline) {
+                    problems.push(`deadline ${cells[6]} instead of ${issued.movedDeadline}`);
                 }
                 if (cells[10] !== "Yes") {
                     problems.push(`in time "${cells[10]}"`);
