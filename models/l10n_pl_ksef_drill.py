@@ -638,8 +638,11 @@ class L10nPlKsefDrill(models.Model):
         # _() reads the language from its caller's frame: not inside the generator expressions.
         yes, no, not_played = _("Yes"), _("No"), _("not played")
         body = Markup("").join(
-            Markup('<tr class="%s"><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td>'
-                   '<td>%s</td><td>%s</td><td>%s</td><td class="fw-bold">%s</td></tr>') % (
+            # Dates never break in the middle ("2026-12-" over "04" misreads on paper); an inline
+            # style, as the printed report may come without the CSS bundle.
+            Markup('<tr class="%s"><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td>'
+                   '<td style="white-space: nowrap;">%s</td><td>%s</td><td>%s</td>'
+                   '<td style="white-space: nowrap;">%s</td><td class="fw-bold">%s</td></tr>') % (
                 "" if row["in_time"] else "table-danger",
                 row["number"], row["customer"], row["created_by"], row["posted_by"], row["sent_by"],
                 row["issued"], row["deadline"] or "", row["ksef_state"], row["ksef_number"],
