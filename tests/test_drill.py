@@ -41,7 +41,7 @@ class TestDrill(KsefOfflineTestMixin, KsefSimulatorCommon):
             xsd_dir=shared_dir() / "ksef" / "xsd" / "FA3")
         cls.addClassCleanup(stop_subprocess, cls.drill_process)
         # A KSeF manager (accounting administrator) without Settings rights runs the drill.
-        cls.manager = cls.env["res.users"].create({
+        cls.manager = cls.env["res.users"].sudo().create({
             "name": "Kierownik Księgowości", "login": "ksef-drill-manager",
             "company_id": cls.company.id, "company_ids": [Command.set(cls.company.ids)],
             "groups_id": [Command.set([cls.env.ref("account.group_account_manager").id,
@@ -196,7 +196,7 @@ class TestDrill(KsefOfflineTestMixin, KsefSimulatorCommon):
 
     def test_only_managers_start_and_one_drill_per_company(self):
         drill = self._drill()
-        invoicing_user = self.env["res.users"].create({
+        invoicing_user = self.env["res.users"].sudo().create({
             "name": "Fakturzystka", "login": "ksef-drill-invoicing", "company_id": self.company.id,
             "company_ids": [Command.set(self.company.ids)],
             "groups_id": [Command.set([self.env.ref("account.group_account_invoice").id])],
