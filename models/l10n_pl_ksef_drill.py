@@ -629,7 +629,7 @@ class L10nPlKsefDrill(models.Model):
             if not moment:
                 return ""
             return fields.Datetime.to_string(
-                pytz.utc.localize(moment).astimezone(WARSAW).replace(tzinfo=None)) + " "
+                pytz.utc.localize(moment).astimezone(WARSAW).replace(tzinfo=None))
 
         headers = [_("Invoice"), _("Customer"), _("Created by"), _("Posted by"), _("Sent to KSeF by"),
                    _("Issued"), _("KSeF deadline"), _("KSeF status"), _("KSeF number"),

@@ -345,6 +345,13 @@ registry.category("web_tour.tours").add("l10n_pl_ksef_tour_drill", {
                 }
             },
         },
+        {
+            content: "Scroll the report into view for the picture",
+            trigger: ".o_form_view .o_notebook .nav-link[name='report']",
+            run() {
+                this.anchor.scrollIntoView({ block: "start" });
+            },
+        },
         ...screenshot("drill-report"),
     ],
 });
