@@ -55,7 +55,8 @@ class TestKsefDrillTour(KsefOfflineTestMixin, KsefSimulatorCommon, HttpCase):
         # wkhtmltopdf would fetch the CSS from this very server, whose requests wait on the test
         # transaction: a closed port renders at once.
         cls.env["ir.config_parameter"].sudo().set_param("report.url", "http://127.0.0.1:9")
-        cls.company.sudo().write({"l10n_pl_ksef_offline_fallback": "confirm", "l10n_pl_ksef_latarnia_url": cls.ksef_url})
+        cls.company.sudo().write({"l10n_pl_ksef_offline_fallback": "confirm",
+                                  "l10n_pl_ksef_latarnia_url": cls.ksef_url})
         cls.drill_state_dir = tempfile.mkdtemp(prefix="ksef-drill-tour-")
         cls.addClassCleanup(shutil.rmtree, cls.drill_state_dir, True)
         cls.drill_process, cls.drill_url = start_subprocess(
