@@ -660,7 +660,13 @@ class L10nPlKsefDrill(models.Model):
             if not moment:
                 return ""
             return fields.Datetime.to_string(
-                pytz.utc.localize(moment).astimezone(WARSAW).replace(tzinfo=None)) + " "
+                pytz.utc.localize(moment).astimezone(WARSAW).replace(tzinfo=None))
+
+        def unbroken(text):
+            # An invoice number, a date or a time never breaks in the middle ("2026-12-" over
+            # "04" misreads); inline styles, as the printed report may come without the CSS bundle.
+            return Markup(" ").join(Markup('<span style="white-space: nowrap;">%s</span>') % part
+                                    for part in str(text).split())
 
         headers = [_("Invoice"), _("Customer"), _("Created by"), _("Posted by"), _("Sent to KSeF by"),
                    _("Issued"), _("KSeF deadline"), _("KSeF status"), _("KSeF number"),
@@ -672,9 +678,9 @@ class L10nPlKsefDrill(models.Model):
             Markup('<tr class="%s"><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td>'
                    '<td>%s</td><td>%s</td><td>%s</td><td class="fw-bold">%s</td></tr>') % (
                 "" if row["in_time"] else "table-danger",
-                row["number"], row["customer"], row["created_by"], row["posted_by"], row["sent_by"],
-                row["issued"], row["deadline"] or "", row["ksef_state"], row["ksef_number"],
-                when(row["submitted_at"]), yes if row["in_time"] else no)
+                unbroken(row["number"]), row["customer"], row["created_by"], row["posted_by"], row["sent_by"],
+                row["issued"], unbroken(row["deadline"] or ""), row["ksef_state"], row["ksef_number"],
+                unbroken(when(row["submitted_at"])), yes if row["in_time"] else no)
             for row in rows)
         steps = Markup("").join(
             Markup("<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>") % (
@@ -686,11 +692,13 @@ class L10nPlKsefDrill(models.Model):
             '<p class="fw-bold">%(summary)s</p>'
             '<p>%(who)s</p>'
             '<h4>%(timeline_title)s</h4>'
-            '<table class="table table-sm table-bordered"><thead><tr><th>%(minute)s</th><th>%(what)s</th>'
-            '<th>%(planned)s</th><th>%(happened)s</th></tr></thead><tbody>%(steps)s</tbody></table>'
+            '<table class="table table-sm table-bordered" style="table-layout: auto;">'
+            '<thead><tr><th>%(minute)s</th><th>%(what)s</th><th>%(planned)s</th><th>%(happened)s</th></tr></thead>'
+            '<tbody>%(steps)s</tbody></table>'
             '<h4>%(invoices_title)s</h4>'
-            '<table class="table table-sm table-bordered"><thead><tr>%(head)s</tr></thead><tbody>%(body)s</tbody>'
-            '</table></div>') % {
+            # table-layout: the form's HTML field gives bordered tables equal columns otherwise
+            '<table class="table table-sm table-bordered" style="table-layout: auto;">'
+            '<thead><tr>%(head)s</tr></thead><tbody>%(body)s</tbody></table></div>') % {
             "summary": summary,
             "who": _("Company %(company)s. Started by %(user)s at %(start)s, ended at %(end)s (Warsaw time).",
                      company=self.company_id.name, user=self.started_by_id.name or "", start=when(self.started_at),

@@ -15,3 +15,4 @@ from . import test_security
 from . import test_i18n
 from . import test_drill
 from . import test_tours
+from . import test_tour_drill
