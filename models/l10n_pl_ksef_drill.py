@@ -617,6 +617,8 @@ class L10nPlKsefDrill(models.Model):
                 "offline": bool(move.l10n_pl_ksef_offline_mode),
                 "issued_offline_at": move.l10n_pl_ksef_offline_issued_at,
                 "deadline": deadline,
+                # a trainer sees why it moved (e.g. the announced failure), not just that it did
+                "deadline_reason": move.l10n_pl_ksef_deadline_reason or "",
                 "ksef_state": states.get(move.l10n_pl_ksef_state, _("Not sent")),
                 "ksef_number": move.l10n_pl_ksef_number or "",
                 "submitted_at": submitted_at,
@@ -669,17 +671,17 @@ class L10nPlKsefDrill(models.Model):
                                     for part in str(text).split())
 
         headers = [_("Invoice"), _("Customer"), _("Created by"), _("Posted by"), _("Sent to KSeF by"),
-                   _("Issued"), _("KSeF deadline"), _("KSeF status"), _("KSeF number"),
+                   _("Issued"), _("KSeF deadline"), _("Why this deadline"), _("KSeF status"), _("KSeF number"),
                    _("Submitted at (Warsaw time)"), _("In time")]
         head = Markup("").join(Markup("<th>%s</th>") % header for header in headers)
         # _() reads the language from its caller's frame: not inside the generator expressions.
         yes, no, not_played = _("Yes"), _("No"), _("not played")
         body = Markup("").join(
             Markup('<tr class="%s"><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td>'
-                   '<td>%s</td><td>%s</td><td>%s</td><td class="fw-bold">%s</td></tr>') % (
+                   '<td>%s</td><td>%s</td><td>%s</td><td>%s</td><td class="fw-bold">%s</td></tr>') % (
                 "" if row["in_time"] else "table-danger",
                 unbroken(row["number"]), row["customer"], row["created_by"], row["posted_by"], row["sent_by"],
-                row["issued"], unbroken(row["deadline"] or ""), row["ksef_state"], row["ksef_number"],
+                row["issued"], unbroken(row["deadline"] or ""), row["deadline_reason"], row["ksef_state"], row["ksef_number"],
                 unbroken(when(row["submitted_at"])), yes if row["in_time"] else no)
             for row in rows)
         steps = Markup("").join(
@@ -700,7 +702,7 @@ class L10nPlKsefDrill(models.Model):
             '<table class="table table-sm table-bordered" style="table-layout: auto;">'
             '<thead><tr>%(head)s</tr></thead><tbody>%(body)s</tbody></table></div>') % {
             "summary": summary,
-            "who": _("Company %(company)s. Started by %(user)s at %(start)s, ended at %(end)s (Warsaw time).",
+            "who": _("Started by %(user)s for company %(company)s at %(start)s, ended at %(end)s (Warsaw time).",
                      company=self.company_id.name, user=self.started_by_id.name or "", start=when(self.started_at),
                      end=when(fields.Datetime.now())),
             "timeline_title": _("Outage script"),
@@ -708,7 +710,7 @@ class L10nPlKsefDrill(models.Model):
             "happened": _("Happened at"), "steps": steps,
             "invoices_title": _("Invoices issued during the drill"),
             "head": head,
-            "body": body or Markup('<tr><td colspan="11">%s</td></tr>') % _("No invoice was issued."),
+            "body": body or Markup('<tr><td colspan="12">%s</td></tr>') % _("No invoice was issued."),
         }
 
 

@@ -8,5 +8,5 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 out="$here/static/description/screenshots"
 mkdir -p "$out"
 KSEF_SCREENSHOTS_DIR="$out" KSEF_SKIP_CORE=1 KSEF_SKIP_DRILL=1 \
-  KSEF_TEST_TAGS="${KSEF_TEST_TAGS:-/l10n_pl_ksef:TestKsefTours}" bash "$here/scripts/test.sh"
+  KSEF_TEST_TAGS="${KSEF_TEST_TAGS:-/l10n_pl_ksef:TestKsefTours,/l10n_pl_ksef:TestKsefDrillTour}" bash "$here/scripts/test.sh"
 ls -l "$out"

@@ -44,6 +44,10 @@ class KsefDrillTestMixin:
         }).sudo(False)
         cls.real_journal = cls.company_data["default_journal_sale"]
 
+    def _settings(self):
+        company = self.company.sudo()
+        return {name: company[name] for name in COMPANY_SETTINGS}
+
     def _reset_drill_simulator(self):
         requests.post(self.drill_url + "/_control/reset", json={}, timeout=10).raise_for_status()
 
@@ -98,10 +102,6 @@ class TestDrill(KsefDrillTestMixin, KsefOfflineTestMixin, KsefSimulatorCommon):
     def setUp(self):
         super().setUp()
         self._reset_drill_simulator()
-
-    def _settings(self):
-        company = self.company.sudo()
-        return {name: company[name] for name in COMPANY_SETTINGS}
 
     # ---- the whole drill -------------------------------------------------------------------
 

@@ -7,72 +7,38 @@ script, Start, the connection is lost, a customer invoice is issued as usual and
 drill's simulator is a real subprocess on a free 127.0.0.1 port; the company's own KSeF is
 KsefSimulatorCommon's simulator, which must never see the drill invoice.
 
-With KSEF_SCREENSHOTS_DIR set, the report form is saved there as drill-report.png (a tour step
-logs a marker, the browser of the run takes the picture through the DevTools protocol and only
-then lets the tour go on; the same protocol as tests/test_tours.py)."""
-import base64
+With KSEF_SCREENSHOTS_DIR set, the report form is saved there as 07_drill_report.png (see
+tests/tour_common.py)."""
 import html
-import importlib.util
-import json
-import os
 import re
-import shutil
 import subprocess
 import tempfile
 import time
-import unittest
 from pathlib import Path
 
 import requests
 
 from odoo import Command
 from odoo.tests import HttpCase, tagged
-from odoo.tests.common import ChromeBrowser
 
-from ..ksef.simulator import start_subprocess, stop_subprocess
-from .common import KsefOfflineTestMixin, KsefSimulatorCommon, shared_dir
-from .test_drill import COMPANY_SETTINGS
-
-SCREENSHOT_MARKER = "l10n_pl_ksef:screenshot:"
+from .common import KsefOfflineTestMixin, KsefSimulatorCommon
+from .test_drill import KsefDrillTestMixin
+from .tour_common import KsefTourMixin
 
 
 @tagged("post_install_l10n", "post_install", "-at_install")
-class TestKsefDrillTour(KsefOfflineTestMixin, KsefSimulatorCommon, HttpCase):
+class TestKsefDrillTour(KsefTourMixin, KsefDrillTestMixin, KsefOfflineTestMixin, KsefSimulatorCommon, HttpCase):
     browser_size = "1366x900"
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        if importlib.util.find_spec("websocket") is None:  # Odoo would skip the tour silently
-            raise AssertionError("The browser tours need the Python package websocket-client (requirements.txt).")
-        from odoo.tests.common import _find_executable
-        try:
-            _find_executable()
-        except unittest.SkipTest:
-            raise AssertionError("The browser tours need Chromium on the PATH (Debian package chromium).") from None
+        cls._ksef_require_browser()
         # The company's real connection has an Offline certificate: it must come back exactly.
-        cls.certificate, cls.x509, cls.key = cls._ksef_upload_certificate()
-        # wkhtmltopdf would fetch the CSS from this very server, whose requests wait on the test
-        # transaction: a closed port renders at once.
-        cls.env["ir.config_parameter"].sudo().set_param("report.url", "http://127.0.0.1:9")
-        cls.company.sudo().write({"l10n_pl_ksef_offline_fallback": "confirm",
-                                  "l10n_pl_ksef_latarnia_url": cls.ksef_url})
-        cls.drill_state_dir = tempfile.mkdtemp(prefix="ksef-drill-tour-")
-        cls.addClassCleanup(shutil.rmtree, cls.drill_state_dir, True)
-        cls.drill_process, cls.drill_url = start_subprocess(
-            Path(cls.drill_state_dir) / "drill.db", rate_limits="off", processing_delay=0.05,
-            xsd_dir=shared_dir() / "ksef" / "xsd" / "FA3")
-        cls.addClassCleanup(stop_subprocess, cls.drill_process)
+        cls._ksef_setup_offline_issuing(fallback="confirm")
+        cls._ksef_setup_drill(password="ksef-drill-manager", email="kierownik@firma-testowa.pl")
         # The trainer's simulator address on this server: new drills propose it.
         cls.env["ir.default"].sudo().set("l10n_pl_ksef.drill", "simulator_url", cls.drill_url)
-        # A KSeF manager through Accounting administrator, without Settings (base.group_system).
-        cls.manager = cls.env["res.users"].sudo().create({
-            "name": "Kierownik Księgowości", "login": "ksef-drill-manager", "password": "ksef-drill-manager",
-            "email": "kierownik@firma-testowa.pl",
-            "company_id": cls.company.id, "company_ids": [Command.set(cls.company.ids)],
-            "groups_id": [Command.set([cls.env.ref("account.group_account_manager").id,
-                                       cls.env.ref("base.group_user").id])],
-        })
         cls.training = cls.env["product.product"].create({
             "name": "Szkolenie z procedury awaryjnej KSeF", "list_price": 1500.0,
             "taxes_id": [Command.set(cls.tax_23.ids)],
@@ -80,48 +46,7 @@ class TestKsefDrillTour(KsefOfflineTestMixin, KsefSimulatorCommon, HttpCase):
 
     def setUp(self):
         super().setUp()
-        requests.post(self.drill_url + "/_control/reset", json={}, timeout=10).raise_for_status()
-        self.screenshots = None
-        if os.environ.get("KSEF_SCREENSHOTS_DIR"):
-            self.screenshots = Path(os.environ["KSEF_SCREENSHOTS_DIR"])
-            self.screenshots.mkdir(parents=True, exist_ok=True)
-        original = ChromeBrowser._handle_console
-        case = self
-
-        def handle_console(browser, type, args=None, stackTrace=None, **kw):  # pylint: disable=redefined-builtin
-            message = args[0].get("value") if args else None
-            if type == "log" and isinstance(message, str) and message.startswith(SCREENSHOT_MARKER):
-                case._screenshot(browser, message[len(SCREENSHOT_MARKER):])
-                return None
-            return original(browser, type, args=args, stackTrace=stackTrace, **kw)
-
-        self.patch(ChromeBrowser, "_handle_console", handle_console)
-
-    def _screenshot(self, browser, name):
-        """Runs on the browser's receiver thread: take the picture (when asked for), then tell
-        the tour it may go on."""
-        assert re.fullmatch(r"[\w-]+", name), name
-        release = "document.body.dataset.ksefShot = %s;" % json.dumps(name)
-        if not self.screenshots:
-            browser._websocket_send("Runtime.evaluate", params={"expression": release})
-            return
-        path = self.screenshots / ("%s.png" % name)
-
-        def save(future):
-            try:
-                path.write_bytes(base64.b64decode(future.result()["data"]))
-                browser._logger.info("screenshot saved: %s", path)
-            except Exception as error:  # noqa: BLE001 - the tour then times out on its marker
-                browser._logger.error("screenshot %s failed: %s", name, error)
-                return
-            browser._websocket_send("Runtime.evaluate", params={"expression": release})
-
-        browser._websocket_send("Page.captureScreenshot", params={"format": "png"},
-                                with_future=True).add_done_callback(save)
-
-    def _settings(self):
-        company = self.company.sudo()
-        return {name: company[name] for name in COMPANY_SETTINGS}
+        self._reset_drill_simulator()
 
     def _pdf_text(self, pdf):
         with tempfile.TemporaryDirectory() as folder:
@@ -189,7 +114,9 @@ class TestKsefDrillTour(KsefOfflineTestMixin, KsefSimulatorCommon, HttpCase):
         self.assertEqual(cells[:6], [invoice.name, self.buyer_pl.name, self.manager.name, self.manager.name,
                                      self.manager.name, "Offline: %s" % offline24])
         self.assertEqual(cells[6], str(invoice.l10n_pl_ksef_deadline))
-        self.assertEqual((cells[8], cells[10]), (simulated.ksef_number, "Yes"))
+        self.assertTrue(invoice.l10n_pl_ksef_deadline_reason, "the failure that moved the deadline is named")
+        self.assertEqual(cells[7], invoice.l10n_pl_ksef_deadline_reason)
+        self.assertEqual((cells[9], cells[11]), (simulated.ksef_number, "Yes"))
         self.assertIn(drill.report_summary, company.l10n_pl_ksef_offline_readiness_html)
 
         # The printed report names the invoice.
@@ -201,5 +128,5 @@ class TestKsefDrillTour(KsefOfflineTestMixin, KsefSimulatorCommon, HttpCase):
                          "all submitted in time"):
             self.assertIn(expected, text)
         if self.screenshots:
-            self.assertTrue((self.screenshots / "drill-report.png").is_file())
+            self.assertTrue((self.screenshots / "07_drill_report.png").is_file())
         self._logger.info("drill tour: %.1f s in the browser", tour_seconds)

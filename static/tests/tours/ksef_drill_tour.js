@@ -337,8 +337,11 @@ registry.category("web_tour.tours").add("l10n_pl_ksef_tour_drill", {
                 if (cells[6] !== issued.movedDeadline) {
                     problems.push(`deadline ${cells[6]} instead of ${issued.movedDeadline}`);
                 }
-                if (cells[10] !== "Yes") {
-                    problems.push(`in time "${cells[10]}"`);
+                if (!cells[7]) {
+                    problems.push("no reason given for the deadline");
+                }
+                if (cells[11] !== "Yes") {
+                    problems.push(`in time "${cells[11]}"`);
                 }
                 if (problems.length) {
                     throw new Error(`drill report row [${cells.join(" | ")}], expected ${expected.join(", ")}: ${problems.join("; ")}`);
@@ -352,6 +355,6 @@ registry.category("web_tour.tours").add("l10n_pl_ksef_tour_drill", {
                 this.anchor.scrollIntoView({ block: "start" });
             },
         },
-        ...screenshot("drill-report"),
+        ...screenshot("07_drill_report"),
     ],
 });
