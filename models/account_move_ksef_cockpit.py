@@ -10,6 +10,7 @@ from odoo import _, api, fields, models
 from odoo.osv import expression
 
 from ..ksef import calendar as ksef_calendar
+from . import ksef_messages
 
 WARSAW = "Europe/Warsaw"
 # KSeF states in which an invoice issued offline has not reached KSeF yet (a rejected one has not
@@ -147,7 +148,7 @@ class AccountMove(models.Model):
             if (move.l10n_pl_ksef_alert_deadline == move.l10n_pl_ksef_deadline
                     and ALERT_ORDER.get(move.l10n_pl_ksef_alert_level, 0) >= ALERT_ORDER[level]):
                 continue  # already given for this deadline
-            move._l10n_pl_ksef_give_reminder(level)
+            ksef_messages.in_company_language(move, move.company_id)._l10n_pl_ksef_give_reminder(level)
             given[level] |= move
         return given
 

@@ -19,6 +19,15 @@ def user_language_env(env):
     return env(context=dict(env.context, lang=env.user.lang or "en_US"))
 
 
+def in_company_language(records, company):
+    """``records`` writing in ``company``'s language when the context names none. A cron job runs
+    as OdooBot, whose language is not the company's: a Polish company's reminders, notes and
+    errors written by a cron are in Polish all the same."""
+    if records.env.context.get("lang"):
+        return records
+    return records.with_context(lang=company.partner_id.lang or records.env.user.lang or "en_US")
+
+
 def ksef_error_text(env, error):
     """One translated sentence (plus KSeF's own description as detail) for an error met on the
     way to KSeF: a ``ksef.errors.KsefError`` or a network error of ``requests``/the OS."""

@@ -570,10 +570,11 @@ class L10nPlKsefDrill(models.Model):
     def _cron_l10n_pl_ksef_drill_autoend(self):
         drills = self.sudo().search([("state", "=", "running"), ("end_by", "<=", fields.Datetime.now())])
         for drill in drills:
+            drill = ksef_messages.in_company_language(drill, drill.company_id)
             try:
                 with self.env.cr.savepoint():
                     drill._l10n_pl_ksef_end()
-                    drill.message_post(body=_("The drill ended automatically at its end time."))
+                    drill.message_post(body=drill.env._("The drill ended automatically at its end time."))
             except Exception:  # noqa: BLE001 - one drill's trouble never keeps another company on the simulator
                 _logger.exception("KSeF drill %s could not be ended automatically", drill.id)
         return True

@@ -133,10 +133,7 @@ class AccountMoveKsefEngine(models.Model):
             _logger.info("KSeF sending skipped: this database is neutralized")
             return
         for company in self._l10n_pl_ksef_engine_companies():
-            company_self = self.with_company(company)
-            if not self.env.context.get("lang"):
-                # A cron run has no user language: notes and errors are written in the company's.
-                company_self = company_self.with_context(lang=company.partner_id.lang or "en_US")
+            company_self = ksef_messages.in_company_language(self.with_company(company), company)
             try:
                 company_self._l10n_pl_ksef_engine_run(company)
                 if company.l10n_pl_ksef_engine_failures:

@@ -11,6 +11,7 @@ from odoo.exceptions import UserError
 
 from ..ksef import deadlines as ksef_deadlines
 from ..ksef.latarnia import LatarniaClient, LatarniaUnavailable
+from . import ksef_messages
 
 _logger = logging.getLogger(__name__)
 
@@ -100,8 +101,12 @@ class ResCompanyKsefOffline(models.Model):
 
     @api.model
     def _cron_l10n_pl_ksef_poll_latarnia(self):
-        companies = self.search([("account_fiscal_country_id.code", "=", "PL")])
-        companies._l10n_pl_ksef_poll_latarnia()
+        by_language = {}
+        for company in self.search([("account_fiscal_country_id.code", "=", "PL")]):
+            company = ksef_messages.in_company_language(company, company)
+            by_language[company.env.lang] = by_language.get(company.env.lang, self.browse()) | company
+        for lang, companies in by_language.items():
+            companies.with_context(lang=lang)._l10n_pl_ksef_poll_latarnia()
 
     def _l10n_pl_ksef_poll_latarnia(self, timeout=10.0):
         """Ask Latarnia for the status and notices, store the notices as events and the status on
@@ -174,7 +179,7 @@ class ResCompanyKsefOffline(models.Model):
     def _cron_l10n_pl_ksef_certificate_expiry(self):
         for company in self.search([]):
             for certificate in company._l10n_pl_ksef_watched_certificates():
-                certificate._l10n_pl_ksef_warn_expiry(company)
+                ksef_messages.in_company_language(certificate, company)._l10n_pl_ksef_warn_expiry(company)
 
     @api.depends_context("uid")
     def _compute_l10n_pl_ksef_certificate_warning(self):

@@ -8,7 +8,7 @@ from pathlib import Path
 import polib
 from markupsafe import Markup
 
-from odoo import Command
+from odoo import SUPERUSER_ID, Command, api, fields
 from odoo.exceptions import UserError, ValidationError
 from odoo.tests import tagged
 from odoo.tools.translate import TranslationModuleReader
@@ -201,6 +201,35 @@ class TestPolishInterface(KsefDrillTestMixin, KsefOfflineTestMixin, KsefTestComm
         self.assertPolish(move.message_ids[0].body, "chatter of an offline issue")
         self.assertPolish(move.l10n_pl_ksef_deadline_reason, "deadline reason")
         self.assertRefusedInPolish(lambda: move._l10n_pl_ksef_issue_offline("offline24"), "issued twice")
+
+    def test_cron_jobs_write_in_the_company_language(self):
+        """A cron job runs as OdooBot, whose language is English here: what it writes for a Polish
+        company (deadline reminders, certificate warnings, Latarnia problems) is Polish anyway."""
+        self.assertNotEqual(self.env.ref("base.user_root").lang, "pl_PL")
+        cron_env = api.Environment(self.env.cr, SUPERUSER_ID, {})
+        move = self._ksef_invoice()
+        move.sudo()._l10n_pl_ksef_write({
+            "l10n_pl_ksef_state": "offline", "l10n_pl_ksef_offline_mode": "offline24",
+            "l10n_pl_ksef_deadline": fields.Date.today() - datetime.timedelta(days=3)})
+        cron_env["account.move"]._cron_l10n_pl_ksef_deadline_reminders()
+        reminder = self.env["mail.activity"].sudo().search([
+            ("res_model", "=", "account.move"), ("res_id", "=", move.id),
+            ("activity_type_id", "=", self.env.ref("l10n_pl_ksef.mail_activity_type_l10n_pl_ksef_deadline").id)])
+        self.assertTrue(reminder, "the overdue invoice got its reminder")
+        self.assertPolish(reminder[0].summary, "deadline reminder written by the cron")
+        self.assertPolish(reminder[0].note, "deadline reminder note written by the cron")
+
+        certificate, _x509, _key = self._ksef_upload_certificate(
+            not_before=datetime.datetime.now() - datetime.timedelta(days=360), valid_days=365)
+        cron_env["res.company"]._cron_l10n_pl_ksef_certificate_expiry()
+        warning = certificate.sudo().activity_ids
+        self.assertTrue(warning, "the certificate that expires in 5 days got its warning")
+        self.assertPolish(warning[0].summary, "certificate warning written by the cron")
+        self.assertPolish(warning[0].note, "certificate warning note written by the cron")
+
+        cron_env["res.company"]._cron_l10n_pl_ksef_poll_latarnia()   # Latarnia at a closed port
+        self.company.invalidate_recordset()
+        self.assertPolish(self.company.sudo().l10n_pl_ksef_latarnia_error, "Latarnia problem written by the cron")
 
     def test_verdict_messages(self):
         move = self._ksef_invoice()
