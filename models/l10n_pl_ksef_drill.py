@@ -36,7 +36,8 @@ from . import ksef_messages
 
 _logger = logging.getLogger(__name__)
 
-DEFAULT_SIMULATOR_URL = "http://127.0.0.1:8765"
+# Not 8765, the port scripts/setup.sh gives the demo's simulator: a drill needs a simulator of its own.
+DEFAULT_SIMULATOR_URL = "http://127.0.0.1:8766"
 DRILL_ACTIONS = [
     ("connection_lost", "Company loses its connection (offline24)"),
     ("connection_restored", "Connection restored"),
@@ -289,6 +290,21 @@ class L10nPlKsefDrill(models.Model):
             drill.sudo()._l10n_pl_ksef_start()
         return True
 
+    def _l10n_pl_ksef_check_simulator_not_in_use(self):
+        """A drill resets its simulator: never one that a company uses as its KSeF (e.g. the demo's)."""
+        def address(url):
+            return (url or "").strip().rstrip("/").lower()
+
+        mine = address(self.simulator_url)
+        users = self.env["res.company"].sudo().search([("l10n_pl_ksef_base_url", "!=", False)]).filtered(
+            lambda company: address(company.l10n_pl_ksef_base_url) == mine)
+        if users:
+            raise UserError(_(
+                "Drill %(drill)s cannot use the KSeF simulator at %(url)s: company %(company)s works with it as its "
+                "KSeF, and a drill clears its simulator. Give the drill a simulator of its own (another port, e.g. "
+                "%(default)s; it is started automatically).",
+                drill=self.name, url=self.simulator_url, company=users[0].name, default=DEFAULT_SIMULATOR_URL))
+
     def _l10n_pl_ksef_start(self):
         """Runs as superuser (the company's secrets are written); the caller's rights are checked."""
         self.ensure_one()
@@ -305,6 +321,7 @@ class L10nPlKsefDrill(models.Model):
             raise UserError(_("A KSeF drill (%(drill)s) is already running for company %(company)s: end it before "
                               "starting another one.", drill=company.l10n_pl_ksef_running_drill_id.name,
                               company=company.name))
+        self._l10n_pl_ksef_check_simulator_not_in_use()
         now = fields.Datetime.now().replace(microsecond=0)
         end_by = now + datetime.timedelta(minutes=max(self.step_ids.mapped("offset_minutes"))) + AUTO_END_AFTER
         self._l10n_pl_ksef_check_real_invoices(end_by)

@@ -221,6 +221,28 @@ class TestDrill(KsefDrillTestMixin, KsefOfflineTestMixin, KsefSimulatorCommon):
         drill.with_user(self.manager).action_l10n_pl_ksef_drill_end()
         self.assertEqual(drill.report_summary, "No invoice was issued during the drill.")
 
+    def test_never_the_simulator_a_company_uses_as_its_ksef(self):
+        """The demo's company works with a local simulator as its KSeF: a drill on that same
+        simulator would clear it, so it is refused before anything is touched."""
+        before = self._settings()
+        self.company.sudo().l10n_pl_ksef_base_url = self.drill_url + "/"
+        # Something a reset would clear: a Latarnia notice of the company's "real KSeF".
+        requests.post(self.drill_url + "/_control/latarnia", json={"action": "maintenance"},
+                      timeout=10).raise_for_status()
+        notices = requests.get(self.drill_url + "/messages", timeout=10).json()
+        self.assertTrue(notices)
+        drill = self._drill()
+        with self.assertRaisesRegex(UserError, "works with it as its KSeF"):
+            drill.with_user(self.manager).action_l10n_pl_ksef_drill_start()
+        self.assertEqual(drill.state, "draft")
+        self.assertFalse(self.company.sudo().l10n_pl_ksef_running_drill_id)
+        self.assertEqual(requests.get(self.drill_url + "/messages", timeout=10).json(), notices,
+                         "the simulator was not touched")
+        self.company.sudo().l10n_pl_ksef_base_url = before["l10n_pl_ksef_base_url"]
+        self.assertEqual(self._settings(), before)
+        self.assertEqual(self.env["l10n_pl_ksef.drill"].new({}).simulator_url, "http://127.0.0.1:8766",
+                         "drills propose a simulator of their own, not the demo's (8765)")
+
     def test_drill_journal_only_during_a_drill(self):
         drill = self._drill()
         drill.with_user(self.manager).action_l10n_pl_ksef_drill_start()
