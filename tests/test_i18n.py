@@ -82,6 +82,20 @@ class TestPolishInterface(KsefDrillTestMixin, KsefOfflineTestMixin, KsefTestComm
         found = ENGLISH.findall(text)
         self.assertFalse(found, "%s: English words %s in %r" % (what, found, text))
 
+    def assertFieldsPolish(self, model):
+        """Labels, help texts and selection labels of the add-on's fields of ``model`` are Polish;
+        returns those fields' descriptions by name."""
+        described = model.fields_get(attributes=["string", "help", "selection"])
+        ours = {name: d for name, d in described.items() if name.startswith("l10n_pl_ksef")
+                or model._fields[name]._module == "l10n_pl_ksef"}
+        for name, description in ours.items():
+            self.assertPolish(description["string"], "%s.%s string" % (model._name, name))
+            if description.get("help"):
+                self.assertPolish(description["help"], "%s.%s help" % (model._name, name))
+            for _key, label in description.get("selection") or []:
+                self.assertPolish(label, "%s.%s selection" % (model._name, name))
+        return ours
+
     def assertRefusedInPolish(self, call, what, exceptions=(UserError, ValidationError)):
         try:
             with self.env.cr.savepoint():   # like assertRaises: a refused write leaves nothing in the cache
@@ -94,16 +108,8 @@ class TestPolishInterface(KsefDrillTestMixin, KsefOfflineTestMixin, KsefTestComm
     def test_field_labels_help_and_selections(self):
         for model in ("account.move", "res.company", "certificate.certificate", "l10n_pl_ksef.document",
                       "l10n_pl_ksef.event", "account.tax", "res.config.settings"):
-            described = self.env[model].sudo().fields_get(attributes=["string", "help", "selection"])
-            ours = {name: d for name, d in described.items() if name.startswith("l10n_pl_ksef")
-                    or self.env[model]._fields[name]._module == "l10n_pl_ksef"}
+            ours = self.assertFieldsPolish(self.env[model].sudo())
             self.assertTrue(ours, model)
-            for name, description in ours.items():
-                self.assertPolish(description["string"], "%s.%s string" % (model, name))
-                if description.get("help"):
-                    self.assertPolish(description["help"], "%s.%s help" % (model, name))
-                for _key, label in description.get("selection") or []:
-                    self.assertPolish(label, "%s.%s selection" % (model, name))
 
     def test_post_to_ksef_on_a_misconfigured_company(self):
         self.company.sudo().write({"l10n_pl_ksef_environment": "simulator", "l10n_pl_ksef_base_url": False})
@@ -257,15 +263,8 @@ class TestPolishInterface(KsefDrillTestMixin, KsefOfflineTestMixin, KsefTestComm
         self._reset_drill_simulator()
         manager_env = self.env(user=self.manager)
         for model in ("l10n_pl_ksef.drill", "l10n_pl_ksef.drill.step"):
-            described = manager_env[model].fields_get(attributes=["string", "help", "selection"])
-            ours = {name: d for name, d in described.items() if manager_env[model]._fields[name]._module == "l10n_pl_ksef"}
+            ours = self.assertFieldsPolish(manager_env[model])
             self.assertIn("state" if model == "l10n_pl_ksef.drill" else "action", ours)
-            for name, description in ours.items():
-                self.assertPolish(description["string"], "%s.%s string" % (model, name))
-                if description.get("help"):
-                    self.assertPolish(description["help"], "%s.%s help" % (model, name))
-                for _key, label in description.get("selection") or []:
-                    self.assertPolish(label, "%s.%s selection" % (model, name))
 
         empty = self._drill()
         empty.step_ids = [Command.clear()]

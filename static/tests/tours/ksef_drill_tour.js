@@ -5,28 +5,8 @@
  * the manager would see. */
 
 import { registry } from "@web/core/registry";
+import { screenshot } from "@l10n_pl_ksef/../tests/tours/tour_utils";
 import { parseDate, serializeDate } from "@web/core/l10n/dates";
-
-// tests/test_tour_drill.py answers this console marker with a screenshot (when asked for), then
-// sets body[data-ksef-shot] to the name: the tour goes on only once the picture is taken.
-const SCREENSHOT_MARKER = "l10n_pl_ksef:screenshot:";
-
-function screenshot(name) {
-    return [
-        {
-            content: `Screenshot ${name}`,
-            trigger: "body",
-            run() {
-                delete document.body.dataset.ksefShot;
-                console.log(SCREENSHOT_MARKER + name);
-            },
-        },
-        {
-            content: `Screenshot ${name} taken`,
-            trigger: `body[data-ksef-shot='${name}']`,
-        },
-    ];
-}
 
 function openDrillsMenu() {
     return [

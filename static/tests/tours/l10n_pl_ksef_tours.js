@@ -3,29 +3,9 @@
  * No sleeps: every step waits on what the user would see. */
 
 import { registry } from "@web/core/registry";
+import { screenshot } from "@l10n_pl_ksef/../tests/tours/tour_utils";
 import { rpc } from "@web/core/network/rpc";
 import { download } from "@web/core/network/download";
-
-// tests/test_tours.py answers this console marker with a screenshot, then sets
-// body[data-ksef-shot] to the name so that the tour goes on only once the picture is taken.
-const SCREENSHOT_MARKER = "l10n_pl_ksef:screenshot:";
-
-function screenshot(name) {
-    return [
-        {
-            content: `Screenshot ${name}`,
-            trigger: "body",
-            run() {
-                delete document.body.dataset.ksefShot;
-                console.log(SCREENSHOT_MARKER + name);
-            },
-        },
-        {
-            content: `Screenshot ${name} taken`,
-            trigger: `body[data-ksef-shot='${name}']`,
-        },
-    ];
-}
 
 function openKsefTab() {
     return [
