@@ -155,7 +155,9 @@ class TestKsefCertificateEnrollment(KsefOfflineTestMixin, KsefSimulatorCommon):
         with self.assertRaises(UserError) as refused:
             blocked.action_l10n_pl_ksef_issue_offline24()
         self.assertIn("Blocked", str(refused.exception))
-        self.assertIn(offline.l10n_pl_ksef_serial, company.l10n_pl_ksef_offline_status_text)
+        company.invalidate_recordset()
+        self.assertIn("Blocked", company.l10n_pl_ksef_offline_status_text)
+        self.assertIn("The last known status is used", company.l10n_pl_ksef_offline_status_text)
 
     # ---- bad inputs --------------------------------------------------------------------------
 
