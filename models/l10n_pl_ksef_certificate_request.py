@@ -43,7 +43,7 @@ class L10nPlKsefCertificateRequest(models.Model):
     status_text = fields.Char(string="KSeF answer", readonly=True, copy=False)
     private_key_id = fields.Many2one("certificate.key", string="Private key", readonly=True, copy=False,
                                      ondelete="restrict")
-    certificate_id = fields.Many2one("certificate.certificate", string="Certificate", readonly=True, copy=False)
+    certificate_id = fields.Many2one("certificate.certificate", string="Issued certificate", readonly=True, copy=False)
     date_end = fields.Datetime(related="certificate_id.date_end", string="Valid until")
 
     # ---- sending ---------------------------------------------------------------------------
