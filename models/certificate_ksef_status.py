@@ -10,7 +10,7 @@ from odoo.exceptions import ValidationError
 from . import ksef_messages
 
 KSEF_STATUSES = [
-    ("Active", "Active"),
+    ("Active", "Active (valid)"),
     ("Blocked", "Blocked"),
     ("Revoked", "Revoked"),
     ("Expired", "Expired"),
@@ -32,7 +32,7 @@ class CertificateCertificateKsefStatus(models.Model):
     l10n_pl_ksef_status_error = fields.Char(
         string="Last status check problem", readonly=True, copy=False,
         help="Why KSeF could not be asked the last time; the last known status is kept meanwhile.")
-    l10n_pl_ksef_status_alerted = fields.Char(readonly=True, copy=False)
+    l10n_pl_ksef_status_alerted = fields.Char(string="Administrators alerted of status", readonly=True, copy=False)
     l10n_pl_ksef_remote_name = fields.Char(string="Name in KSeF", readonly=True, copy=False)
 
     # ---- status ----------------------------------------------------------------------------

@@ -30,10 +30,10 @@ class L10nPlKsefCertificateRemote(models.Model):
     name = fields.Char(string="Name in KSeF", readonly=True)
     certificate_type = fields.Selection(CERTIFICATE_TYPES, string="Type", readonly=True)
     status = fields.Selection(KSEF_STATUSES, string="Status in KSeF", readonly=True)
-    common_name = fields.Char(readonly=True)
+    common_name = fields.Char(string="Common name", readonly=True)
     subject = fields.Char(string="Issued to", readonly=True)
-    valid_from = fields.Datetime(readonly=True)
-    valid_to = fields.Datetime(readonly=True)
+    valid_from = fields.Datetime(string="Valid from", readonly=True)
+    valid_to = fields.Datetime(string="Valid until", readonly=True)
     last_use = fields.Datetime(string="Last used", readonly=True)
     request_date = fields.Datetime(string="Requested on", readonly=True)
     certificate_id = fields.Many2one("certificate.certificate", string="In Odoo", readonly=True,

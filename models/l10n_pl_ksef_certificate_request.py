@@ -38,7 +38,7 @@ class L10nPlKsefCertificateRequest(models.Model):
          ("rejected", "Refused by KSeF")],
         default="draft", required=True, readonly=True, copy=False)
     reference_number = fields.Char(string="KSeF reference", readonly=True, copy=False)
-    requested_at = fields.Datetime(readonly=True, copy=False)
+    requested_at = fields.Datetime(string="Requested on", readonly=True, copy=False)
     serial = fields.Char(string="Serial number", readonly=True, copy=False)
     status_text = fields.Char(string="KSeF answer", readonly=True, copy=False)
     private_key_id = fields.Many2one("certificate.key", string="Private key", readonly=True, copy=False,

@@ -41,7 +41,8 @@ class ResCompanyKsefCertificates(models.Model):
                                              groups="base.group_system", copy=False)
     l10n_pl_ksef_cert_listed_at = fields.Datetime(string="KSeF certificate list read at", readonly=True,
                                                   groups="base.group_system", copy=False)
-    l10n_pl_ksef_token_warned = fields.Boolean(readonly=True, copy=False, groups="base.group_system")
+    l10n_pl_ksef_token_warned = fields.Boolean(string="Warned of the token end", readonly=True, copy=False,
+                                               groups="base.group_system")
     l10n_pl_ksef_login_warning = fields.Char(string="KSeF login warning", compute="_compute_l10n_pl_ksef_login_warning")
     l10n_pl_ksef_offline_status_text = fields.Char(
         string="Offline certificate in KSeF", compute="_compute_l10n_pl_ksef_offline_status_text")
