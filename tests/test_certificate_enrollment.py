@@ -12,7 +12,8 @@ from ..ksef import certificates as ksef_certificates
 from ..ksef import devcerts
 from ..ksef import enrollment as ksef_enrollment
 from ..ksef.client import KsefClient
-from .common import KsefOfflineTestMixin, KsefSimulatorCommon
+from .common import KsefOfflineTestMixin, KsefSimulatorCommon, KsefTestCommon
+from .test_i18n import ENGLISH, _text
 
 OTHER_NIP = "3861610227"
 
@@ -262,3 +263,79 @@ class TestKsefCertificateEnrollment(KsefOfflineTestMixin, KsefSimulatorCommon):
         other = self.env["res.company"].sudo().create({"name": "Druga Sp. z o.o.", "country_id": self.pl.id})
         self.assertEqual(other.l10n_pl_ksef_auth_method, "certificate", "certificate login by default")
         self.assertFalse(other.l10n_pl_ksef_login_warning)
+
+    def test_request_still_processing_is_kept_and_followed_later(self):
+        company = self.company.sudo()
+        client = company.with_user(self.admin)._l10n_pl_ksef_certificate_client()
+        data = ksef_enrollment.enrollment_data(client)
+        request = self.env["l10n_pl_ksef.certificate.request"].sudo().create({
+            "name": "Odoo Offline pozniej", "company_id": company.id, "certificate_type": "Offline"})
+        self.ksef_control("config", {"processing_delay": 3600})
+        request._l10n_pl_ksef_send(client, data)
+        request._l10n_pl_ksef_follow(client, timeout=0.3)
+        self.assertEqual(request.state, "sent")
+        self.assertIn("still processing", request.status_text)
+        self.assertTrue(request.private_key_id and request.reference_number, "KSeF holds it: the key is kept")
+        # two hours later on KSeF's clock the certificate is issued; the scheduled action fetches it
+        self.ksef_control("config", {"processing_delay": 0.1, "clock_offset": 7200})
+        self.env["l10n_pl_ksef.certificate.request"]._cron_l10n_pl_ksef_certificate_requests()
+        self.assertEqual(request.state, "done", request.status_text)
+        self.assertEqual(company.l10n_pl_ksef_offline_certificate_id, request.certificate_id)
+        self.assertEqual(request.certificate_id.private_key_id, request.private_key_id)
+
+
+@tagged("post_install_l10n", "post_install", "-at_install")
+class TestKsefCertificatePolish(KsefOfflineTestMixin, KsefTestCommon):
+    """What an administrator and an accountant read about KSeF certificates, in Polish."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env["res.lang"].sudo()._activate_lang("pl_PL")
+        cls.env["ir.module.module"].sudo()._load_module_terms(["l10n_pl_ksef"], ["pl_PL"], overwrite=True)
+        cls.user.sudo().lang = "pl_PL"
+        cls.company.partner_id.sudo().lang = "pl_PL"
+        cls.env = cls.env(user=cls.user, context=dict(cls.env.context, lang="pl_PL"))
+
+    def assertPolish(self, text, what):
+        self.assertTrue(_text(text).strip(), what)
+        self.assertFalse(ENGLISH.findall(_text(text)), "%s: %r" % (what, text))
+
+    def test_revoked_certificate_refusal_status_and_token_warning_in_polish(self):
+        for model in ("l10n_pl_ksef.certificate.request", "l10n_pl_ksef.certificate.remote",
+                      "l10n_pl_ksef.certificate.request.wizard"):
+            for name, description in self.env[model].sudo().fields_get(attributes=["string", "help", "selection"]).items():
+                if self.env[model]._fields[name]._module == "l10n_pl_ksef":
+                    self.assertPolish(description["string"], "%s.%s" % (model, name))
+                    for _key, label in description.get("selection") or []:
+                        self.assertPolish(label, "%s.%s selection" % (model, name))
+        self.company.sudo().l10n_pl_ksef_auth_method = "token"
+        self.company.invalidate_recordset()
+        self.assertPolish(self.company.l10n_pl_ksef_login_warning, "token warning")
+        self.assertIn("2026-12-31", self.company.l10n_pl_ksef_login_warning)
+        certificate, _x509, _key = self._ksef_upload_certificate()
+        certificate._l10n_pl_ksef_set_status("Revoked", self.company)
+        self.assertPolish(certificate.activity_ids[:1].note, "administrators' alert")
+        move = self._ksef_invoice()
+        with self.assertRaises(UserError) as refused:
+            move._l10n_pl_ksef_issue_offline("offline24")
+        self.assertPolish(str(refused.exception).replace(move.display_name, ""), "offline refused")
+        self.assertIn("Unieważniony", str(refused.exception))
+        self.company.invalidate_recordset()
+        self.assertPolish(self.company.l10n_pl_ksef_offline_status_text, "status on the panel")
+
+
+@tagged("post_install_l10n", "post_install", "-at_install")
+class TestKsefCertificateCompanies(KsefTestCommon):
+
+    def test_an_administrator_of_one_company_does_not_see_anothers_requests(self):
+        other = self.env["res.company"].sudo().create({"name": "Druga Sp. z o.o.", "vat": "PL3861610227",
+                                                       "country_id": self.pl.id})
+        Request = self.env["l10n_pl_ksef.certificate.request"].sudo()
+        mine = Request.create({"name": "Odoo Offline moj", "company_id": self.company.id, "certificate_type": "Offline"})
+        theirs = Request.create({"name": "Odoo Offline ich", "company_id": other.id, "certificate_type": "Offline"})
+        admin = new_test_user(self.env(su=True), login="ksef_cert_admin_one", groups="base.group_user,base.group_system",
+                              company_id=self.company.id, company_ids=[Command.set(self.company.ids)])
+        visible = self.env["l10n_pl_ksef.certificate.request"].with_user(admin).search([])
+        self.assertIn(mine, visible)
+        self.assertNotIn(theirs, visible)
