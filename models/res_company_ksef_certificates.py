@@ -236,6 +236,10 @@ class ResCompanyKsefCertificates(models.Model):
             # Offline issuing exists for when KSeF cannot be asked: only a status KSeF gave blocks it.
             checks.append({"key": "certificate_status", "text": text,
                            "ok": certificate.l10n_pl_ksef_status not in BLOCKING_STATUSES})
+        if company.l10n_pl_ksef_auth_method == "token":
+            # a token still sends until it ends; after that nothing issued offline could reach KSeF
+            checks.append({"key": "login", "text": company.l10n_pl_ksef_login_warning,
+                           "ok": fields.Date.context_today(company) <= TOKEN_SUNSET})
         return checks
 
     # ---- tokens end in 2026 ----------------------------------------------------------------

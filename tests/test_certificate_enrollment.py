@@ -52,6 +52,12 @@ class TestKsefCertificateEnrollment(KsefOfflineTestMixin, KsefSimulatorCommon):
         company = self.company.sudo()
         self.assertFalse(company.l10n_pl_ksef_offline_certificate_id or company.l10n_pl_ksef_auth_certificate_id)
         self.assertIn("2026-12-31", self.company.l10n_pl_ksef_login_warning, "still on a token: warned")
+        login = {check["key"]: check for check in company._l10n_pl_ksef_offline_readiness_checks()}["login"]
+        self.assertIn("2026-12-31", login["text"])
+        self.assertIn("2026-12-31", company.l10n_pl_ksef_offline_readiness_html, "on the readiness panel")
+        with freeze_time("2027-01-02"):
+            login = {check["key"]: check for check in company._l10n_pl_ksef_offline_readiness_checks()}["login"]
+            self.assertFalse(login["ok"], "a token no longer sends in 2027")
         requests = self._request_both()
         self.assertEqual(requests.mapped("state"), ["done", "done"], requests.mapped("status_text"))
         self.assertEqual(requests.mapped("certificate_type"), ["Authentication", "Offline"])
@@ -61,6 +67,7 @@ class TestKsefCertificateEnrollment(KsefOfflineTestMixin, KsefSimulatorCommon):
         self.assertEqual(company.l10n_pl_ksef_auth_certificate_id, auth)
         self.assertEqual(company.l10n_pl_ksef_auth_method, "certificate")
         self.assertFalse(self.company.l10n_pl_ksef_login_warning)
+        self.assertNotIn("login", [check["key"] for check in company._l10n_pl_ksef_offline_readiness_checks()])
         for request, record in zip(requests, (auth, offline)):
             loaded = record._l10n_pl_ksef_load(with_private_key=True)  # the key in the store matches
             self.assertEqual((loaded.kind, loaded.nip, loaded.key_type), (request.certificate_type, self.ksef_nip, "EC"))
