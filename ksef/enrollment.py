@@ -202,7 +202,7 @@ def check_name(name):
     return name
 
 
-def test_seal(nip, name, valid_days=30):
+def self_signed_seal(nip, name, valid_days=30):
     """A self-signed company seal for the KSeF *test* environment and the simulator, which accept
     self-signed certificates for a XAdES login (KSeF ``srodowiska.md``): the first login that lets
     a company request its KSeF certificates there. Production needs a qualified seal instead.

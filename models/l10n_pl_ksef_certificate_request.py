@@ -58,9 +58,10 @@ class L10nPlKsefCertificateRequest(models.Model):
         try:
             reference = ksef_enrollment.enroll(client, self.name, self.certificate_type,
                                                ksef_enrollment.build_csr(data, key))
-        except ksef_enrollment.EnrollmentError as error:
+        except ksef_enrollment.EnrollmentError:
+            # the only request-side check left here is the name (type and key come from selections)
             raise UserError(_("The certificate name %(name)s cannot be used in KSeF: it needs 5 to 100 letters, "
-                              "digits, spaces, '-' or '_'.", name=self.name)) if error.code == "bad_name" else error
+                              "digits, spaces, '-' or '_'.", name=self.name)) from None
         except (ksef_errors.KsefError, OSError) as error:
             raise UserError(_("Certificate request %(name)s: %(error)s", name=self.name,
                               error=self.company_id._l10n_pl_ksef_certificate_error_text(error))) from None
@@ -159,6 +160,8 @@ class L10nPlKsefCertificateRequest(models.Model):
 
     @api.model
     def _cron_l10n_pl_ksef_certificate_requests(self):
+        if self.env["res.company"]._l10n_pl_ksef_neutralized():
+            return
         for request in self.sudo().search([("state", "=", "sent")]):
             try:
                 with self.env.cr.savepoint():

@@ -76,7 +76,7 @@ class ResCompanyKsefCertificates(models.Model):
             if not nip:
                 raise UserError(_("Company %s has no valid Polish NIP: KSeF certificates are issued to a NIP.",
                                   company.name))
-            return ksef_enrollment.test_seal(nip, company.name)
+            return ksef_enrollment.self_signed_seal(nip, company.name)
         raise UserError(_(
             "Company %s has no KSeF Authentication certificate to log in with. To request the first KSeF "
             "certificates in this environment, log in once with the company's qualified electronic seal (or a "
@@ -176,7 +176,14 @@ class ResCompanyKsefCertificates(models.Model):
     # ---- health of the Offline certificate ---------------------------------------------------
 
     @api.model
+    def _l10n_pl_ksef_neutralized(self):
+        # a restored copy must not talk to KSeF in the production company's name
+        return bool(self.env["ir.config_parameter"].sudo().get_param("database.is_neutralized"))
+
+    @api.model
     def _cron_l10n_pl_ksef_certificate_health(self):
+        if self._l10n_pl_ksef_neutralized():
+            return
         for company in self.sudo().search([("l10n_pl_ksef_offline_certificate_id", "!=", False)]):
             company = ksef_messages.in_company_language(company, company)
             company._l10n_pl_ksef_check_certificate_health()

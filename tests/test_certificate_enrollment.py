@@ -41,7 +41,7 @@ class TestKsefCertificateEnrollment(KsefOfflineTestMixin, KsefSimulatorCommon):
 
     def _seal_client(self, nip=None):
         """A client of the simulator logged in like an administrator's own KSeF tool would be."""
-        certificate, key = ksef_enrollment.test_seal(nip or self.ksef_nip, "Firma Testowa")
+        certificate, key = ksef_enrollment.self_signed_seal(nip or self.ksef_nip, "Firma Testowa")
         client = KsefClient(base_url=self.ksef_url + "/v2", poll_interval=0.05, timeout=10)
         client.authenticate_with_certificate("Nip", nip or self.ksef_nip, certificate, key, timeout=10)
         return client
@@ -165,6 +165,12 @@ class TestKsefCertificateEnrollment(KsefOfflineTestMixin, KsefSimulatorCommon):
         self.assertIn("Blocked", str(refused.exception))
         company.invalidate_recordset()
         self.assertIn("Blocked", company.l10n_pl_ksef_offline_status_text)
+        # a neutralized copy does not ask KSeF at all
+        self.ksef_control("faults/clear")
+        self.ksef_control("certificates/status", {"serial": offline.l10n_pl_ksef_serial, "status": "Active"})
+        self.env["ir.config_parameter"].sudo().set_param("database.is_neutralized", True)
+        Company._cron_l10n_pl_ksef_certificate_health()
+        self.assertEqual(offline.l10n_pl_ksef_status, "Blocked")
         self.assertIn("The last known status is used", company.l10n_pl_ksef_offline_status_text)
 
     # ---- bad inputs --------------------------------------------------------------------------

@@ -18,7 +18,7 @@ OTHER_NIP = "3861610227"
 
 
 def _xades_client(base_url, seal=None, nip=SAMPLE_SELLER_NIP):
-    certificate, key = seal or enrollment.test_seal(nip, "Firma Testowa Sp. z o.o.")
+    certificate, key = seal or enrollment.self_signed_seal(nip, "Firma Testowa Sp. z o.o.")
     client = KsefClient(base_url=base_url + "/v2", poll_interval=0.05, timeout=10)
     client.authenticate_with_certificate("Nip", nip, certificate, key, timeout=10)
     return client

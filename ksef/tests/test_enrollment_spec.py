@@ -79,7 +79,7 @@ def _reset(base_url):
 @pytest.mark.parametrize("spec_name", SPECS)
 def test_certificate_requests_and_answers_follow_the_spec(base_url, spec_name):
     spec = _spec(spec_name)
-    certificate, key = enrollment.test_seal(SAMPLE_SELLER_NIP, "Firma Testowa")
+    certificate, key = enrollment.self_signed_seal(SAMPLE_SELLER_NIP, "Firma Testowa")
     client = KsefClient(base_url=base_url + "/v2", poll_interval=0.05, timeout=10)
     client.authenticate_with_certificate("Nip", SAMPLE_SELLER_NIP, certificate, key, timeout=10)
     http = requests.Session()
