@@ -256,15 +256,17 @@ def enrollment_status(client, reference):
                             parse_datetime(data.get("requestDate")))
 
 
-def wait_for_enrollment(client, reference, timeout=30.0, interval=0.2, sleep=time.sleep):
+def wait_for_enrollment(client, reference, timeout=30.0, interval=0.2, max_interval=5.0, sleep=time.sleep):
     """Poll the enrollment until it is no longer "accepted" (100) or ``timeout`` passes; returns
-    the last status (still pending when KSeF took longer: ask again later)."""
+    the last status (still pending when KSeF took longer: ask again later). The pause doubles up
+    to ``max_interval``: the endpoint allows 30 requests a minute (OpenAPI ``x-rate-limits``)."""
     deadline = time.monotonic() + timeout
     while True:
         status = enrollment_status(client, reference)
         if not status.pending or time.monotonic() >= deadline:
             return status
-        sleep(interval)
+        sleep(min(interval, max(0.0, deadline - time.monotonic())))
+        interval = min(interval * 2, max_interval)
 
 
 def retrieve(client, serials):

@@ -199,3 +199,25 @@ def test_devcerts_lookalike_is_not_a_ksef_certificate(base_url):
     certificate, key = devcerts.make_certificate(devcerts.AUTHENTICATION, SAMPLE_SELLER_NIP)
     client = _xades_client(base_url, seal=(certificate, key))
     assert enrollment.query(client) == []
+
+
+def test_enrollment_polling_backs_off_within_the_rate_limit(base_url):
+    """A slow KSeF: the polls thin out (30 requests a minute is the endpoint's limit)."""
+    client = _xades_client(base_url)
+    data = enrollment.enrollment_data(client)
+    requests.post(base_url + "/_control/config", json={"processing_delay": 3600}, timeout=10)
+    try:
+        reference = enrollment.enroll(client, "Wolny KSeF", "Offline", enrollment.build_csr(data, enrollment.generate_private_key()))
+        pauses = []
+
+        def sleep(seconds):
+            pauses.append(round(seconds, 1))
+            if len(pauses) == 8:
+                raise StopIteration  # enough pauses seen; no need to wait them out
+
+        with pytest.raises(StopIteration):
+            enrollment.wait_for_enrollment(client, reference, timeout=60, interval=0.2, sleep=sleep)
+    finally:
+        requests.post(base_url + "/_control/config", json={"processing_delay": 0.1}, timeout=10)
+    assert pauses == [0.2, 0.4, 0.8, 1.6, 3.2, 5.0, 5.0, 5.0]
+    assert enrollment.enrollment_status(client, reference).pending
