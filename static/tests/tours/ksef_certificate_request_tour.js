@@ -36,7 +36,7 @@ registry.category("web_tour.tours").add("l10n_pl_ksef_tour_certificate_request",
             content: "The first one too",
             trigger: ".o_list_view .o_data_row:nth-child(1) td[name='state']:contains('Certificate received')",
         },
-        ...screenshot("07_certificates_requested"),
+        ...screenshot("certificates_requested"),
     ],
 });
 
@@ -71,6 +71,6 @@ registry.category("web_tour.tours").add("l10n_pl_ksef_tour_certificate_revoke", 
             trigger: ".o_list_view .o_data_row:has(td[name='certificate_type']:contains('Offline')) td[name='status']:contains('Revoked')",
             timeout: 30000,
         },
-        ...screenshot("08_certificate_revoked"),
+        ...screenshot("certificate_revoked"),
     ],
 });
