@@ -188,6 +188,13 @@ class ResCompanyKsefCertificates(models.Model):
             company = ksef_messages.in_company_language(company, company)
             company._l10n_pl_ksef_check_certificate_health()
 
+    def action_l10n_pl_ksef_check_certificate_health(self):
+        """The daily check, now (button on the KSeF offline tab)."""
+        self._l10n_pl_ksef_check_certificate_admin()
+        for company in self:
+            company._l10n_pl_ksef_check_certificate_health()
+        return True
+
     def _l10n_pl_ksef_check_certificate_health(self):
         """Ask KSeF for the Offline certificate's status with the company's usual login. When KSeF
         cannot be asked, the last known status stays and the problem is recorded beside it.

@@ -148,7 +148,10 @@ class TestKsefCertificateEnrollment(KsefOfflineTestMixin, KsefSimulatorCommon):
             self.assertEqual(move.l10n_pl_ksef_state, "offline")
         self.ksef_control("faults/clear")
         self.ksef_control("certificates/status", {"serial": offline.l10n_pl_ksef_serial, "status": "Blocked"})
-        self.assertEqual(company._l10n_pl_ksef_check_certificate_health(), "Blocked")
+        with self.assertRaises(AccessError):
+            self.company.with_user(self.manager).action_l10n_pl_ksef_check_certificate_health()
+        self.assertEqual(offline.l10n_pl_ksef_status, "Active", "a KSeF manager cannot run it")
+        self.company.with_user(self.admin).action_l10n_pl_ksef_check_certificate_health()
         self.assertEqual(offline.l10n_pl_ksef_status, "Blocked")
         self.assertFalse(offline.l10n_pl_ksef_status_error)
         alerts = offline.activity_ids.filtered(lambda activity: "Blocked" in activity.summary)
