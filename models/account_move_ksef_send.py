@@ -459,6 +459,7 @@ class AccountMove(models.Model):
                                 upo_id=upo.id or False, error=False)
                 doc_vals.setdefault("status_code", 440 if verdict == "adopted" else 200)
                 move_vals.update(l10n_pl_ksef_state="accepted", l10n_pl_ksef_number=number,
+                                 l10n_pl_ksef_number_environment=move._l10n_pl_ksef_number_environment_key(),
                                  l10n_pl_ksef_acquisition_date=acquisition,
                                  l10n_pl_ksef_upo_id=upo.id or move.l10n_pl_ksef_upo_id.id or False,
                                  l10n_pl_ksef_error=False)
