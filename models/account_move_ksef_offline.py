@@ -279,7 +279,8 @@ class AccountMove(models.Model):
                 mode_event = next((event for event, record in pairs if _same_event(record, justification)), None)
             try:
                 result = ksef_deadlines.effective_deadline(
-                    mode, move.invoice_date, [event for event, _record in pairs], mode_event=mode_event)
+                    mode, move.invoice_date, [event for event, _record in pairs], mode_event=mode_event,
+                    issued_at=move.l10n_pl_ksef_offline_issued_at or None)
             except ValueError as error:
                 _logger.warning("KSeF deadline of invoice %s cannot be computed: %s", move.id, error)
                 continue
