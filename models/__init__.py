@@ -18,3 +18,5 @@ from . import account_move_ksef_cockpit
 from . import l10n_pl_ksef_dashboard
 from . import l10n_pl_ksef_drill
 from . import account_move_ksef_number
+from . import account_move_ksef_deadline_text
+from . import l10n_pl_ksef_engine_recovery

@@ -118,16 +118,20 @@ class AccountMove(models.Model):
         """KSeF could not be reached (or did not answer): nothing was accepted, the invoice stays
         frozen and ready to send. The offline flow overrides this to issue the invoice offline."""
         self.ensure_one()
+        self._l10n_pl_ksef_retry_soon()
         raise UserError(_(
             "KSeF cannot be reached right now, so invoice %(invoice)s was not sent. Its e-invoice stays "
-            "frozen and ready to send: post it to KSeF again later.\n\nDetails: %(error)s",
-            invoice=self.display_name, error=self._l10n_pl_ksef_error_text(error)))
+            "frozen and is sent to KSeF automatically as soon as KSeF answers.%(offline)s\n\nDetails: %(error)s",
+            invoice=self.display_name, error=self._l10n_pl_ksef_error_text(error),
+            offline=self.env.context.get("l10n_pl_ksef_offline_off") or ""))
 
     # ---- buttons ---------------------------------------------------------------------------
 
     def action_l10n_pl_ksef_post(self):
         # A flow may answer with an action for the user (e.g. confirming an offline issue).
         actions = [result for result in (move._l10n_pl_ksef_post() for move in self) if isinstance(result, dict)]
+        if not actions and len(self) == 1:
+            return self._l10n_pl_ksef_post_notification()   # the KSeF number, or the offline deadline
         return actions[0] if actions else True
 
     def action_l10n_pl_ksef_post_selected(self):
