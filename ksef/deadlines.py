@@ -285,7 +285,7 @@ def _over_before_issue(event, issue_date, issued_at):
         return False
     end, issued = _utc_moment(event.end), _utc_moment(issued_at)
     if end is not None and issued is not None:
-        return end <= issued
+        return end < issued   # ending at the very moment of issue still overlaps it
     return event.end_date < (polish_date(issued_at) if issued_at is not None else issue_date)
 
 

@@ -27,10 +27,10 @@ class AccountMoveKsefDeadlineText(models.Model):
         string="KSeF deadline rule", copy=False, readonly=True,
         help="Which rule of the offline modes gave the deadline (the reason is worded from it when read).")
     l10n_pl_ksef_deadline_note = fields.Char(
-        string="KSeF deadline", compute="_compute_l10n_pl_ksef_deadline_note",
+        string="Deadline for sending to KSeF", compute="_compute_l10n_pl_ksef_deadline_note",
         help="By when this invoice issued offline must reach KSeF, and why.")
     l10n_pl_ksef_deadline_why = fields.Char(
-        string="Why this deadline", compute="_compute_l10n_pl_ksef_deadline_note")
+        string="Reason for the deadline", compute="_compute_l10n_pl_ksef_deadline_note")
     l10n_pl_ksef_next_try_note = fields.Char(
         string="Next automatic attempt", compute="_compute_l10n_pl_ksef_deadline_note")
 

@@ -44,9 +44,15 @@ class TestKod2Serial(KsefOfflineTestMixin, KsefTestCommon):
 
     def test_readiness_panel_signs_before_showing_green(self):
         certificate, _x509, _key = self._ksef_upload_certificate()
-        self.assertTrue(self.company.l10n_pl_ksef_offline_readiness_html)
+        self.company.sudo().write({"l10n_pl_ksef_responsible_id": self.user.id, "l10n_pl_ksef_last_drill_date": False})
         checks = {c["key"]: c for c in self.company._l10n_pl_ksef_offline_readiness_checks()}
         self.assertTrue(checks["certificate"]["ok"])
+        self.assertFalse(checks["drill"]["ok"])
+        self.company.invalidate_recordset()
+        self.assertTrue(self.company.l10n_pl_ksef_offline_ready, "no drill yet is advice, not 'not ready'")
+        panel = self.company.l10n_pl_ksef_offline_readiness_html
+        self.assertEqual(panel.count("<i "), panel.count("</i>"), "icons closed, never nested")
+        self.assertIn("fa-info-circle", panel)
         # The stored key is replaced behind the upload's back (e.g. a restored backup): the panel
         # finds out by signing, not by reading dates.
         _other, other_key = devcerts.make_certificate(devcerts.OFFLINE, KSEF_TEST_NIP)

@@ -119,7 +119,8 @@ class TestOffline(KsefOfflineTestMixin, KsefTestCommon):
         move.action_l10n_pl_ksef_issue_offline24()
         before = move.l10n_pl_ksef_deadline
         now = fields.Datetime.now()
-        notice = self._event("FAILURE", now - datetime.timedelta(hours=1), now - datetime.timedelta(minutes=5),
+        # Going on when the invoice was issued (a failure over before that would move nothing).
+        notice = self._event("FAILURE", now - datetime.timedelta(hours=1), now + datetime.timedelta(minutes=5),
                              notice_ref="K/2026/AWR/02", published=now - datetime.timedelta(hours=1))
         expected = ksef_calendar.add_business_days(fields.Date.context_today(move.with_context(tz="Europe/Warsaw")), 7)
         self.assertEqual(move.l10n_pl_ksef_deadline, expected)

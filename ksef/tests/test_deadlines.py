@@ -249,7 +249,7 @@ def test_failure_announced_later_the_same_day_moves_the_deadline():
     assert (result.deadline, result.reason) == (D(2026, 12, 11), dl.REASON_FAILURE)
 
 
-@pytest.mark.parametrize("end_minute, moved", [(59, False), (0, False), (1, True)])
+@pytest.mark.parametrize("end_minute, moved", [(59, False), (0, True), (1, True)])
 def test_boundary_end_against_the_moment_of_issue(end_minute, moved):
     """Ending one minute before, exactly at, or one minute after the issue at 12:00."""
     end = at(2, 11, 59) if end_minute == 59 else at(2, 12, end_minute)
