@@ -6,7 +6,7 @@ import datetime
 
 import pytz
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.tools.misc import format_date, format_datetime
 
 from ..ksef import deadlines as ksef_deadlines

@@ -201,8 +201,8 @@ registry.category("web_tour.tours").add("l10n_pl_ksef_tour_day_drill", {
             run: "click",
         },
         {
-            content: "Pozycja ma cenę i VAT 23%",
-            trigger: ".o_field_widget[name='invoice_line_ids'] .o_data_row:contains('Szkolenie'):contains('23%')",
+            content: "Pozycja ma swój podatek VAT",
+            trigger: ".o_field_widget[name='invoice_line_ids'] .o_data_row:contains('Szkolenie') [name='tax_ids'] .o_tag",
         },
         {
             content: "Zatwierdź fakturę",
