@@ -30,7 +30,8 @@ class TestKsefDayToursPolish(KsefTourMixin, KsefDrillTestMixin, KsefOfflineTestM
         cls.env["res.lang"].sudo()._activate_lang("pl_PL")
         cls.env["ir.module.module"].sudo()._load_module_terms(TOUR_MODULES, ["pl_PL"], overwrite=True)
         cls._ksef_setup_offline_issuing(fallback="confirm")
-        cls._ksef_setup_drill(password="ksef-drill-manager", lang="pl_PL", tz="Europe/Warsaw")
+        cls._ksef_setup_drill(password="ksef-drill-manager", lang="pl_PL", tz="Europe/Warsaw",
+                              email="kierownik@firma-testowa.pl")
         cls.user.sudo().write({"password": "ksef-accountant", "lang": "pl_PL", "tz": "Europe/Warsaw"})
         cls.company.sudo().write({"l10n_pl_ksef_responsible_id": cls.user.id, "tax_exigibility": True,
                                   "external_report_layout_id": cls.env.ref("web.external_layout_standard").id})

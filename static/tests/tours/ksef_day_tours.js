@@ -202,7 +202,7 @@ registry.category("web_tour.tours").add("l10n_pl_ksef_tour_day_drill", {
         },
         {
             content: "Pozycja ma swój podatek VAT",
-            trigger: ".o_field_widget[name='invoice_line_ids'] .o_data_row:contains('Szkolenie') [name='tax_ids'] .o_tag",
+            trigger: ".o_field_widget[name='invoice_line_ids'] .o_data_row [name='tax_ids'] .o_tag",
         },
         {
             content: "Zatwierdź fakturę",
