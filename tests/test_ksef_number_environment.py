@@ -33,6 +33,9 @@ class TestKsefNumberEnvironment(KsefDrillTestMixin, KsefOfflineTestMixin, KsefSi
         # and the drill's fresh simulator gives it the very number the real invoice holds.
         drill = self._drill(offsets=(10, 20, 20, 30))
         drill.with_user(self.manager).action_l10n_pl_ksef_drill_start()
+        # The drill's two-day certificate is nobody's to renew in KSeF: no warning on drill invoices.
+        self.company.invalidate_recordset(["l10n_pl_ksef_certificate_warning"])
+        self.assertFalse(self.company.l10n_pl_ksef_certificate_warning)
         practice = self._user_invoice()
         self.assertEqual(practice.l10n_pl_ksef_drill_id, drill)
         practice.with_user(self.user).action_l10n_pl_ksef_post()
