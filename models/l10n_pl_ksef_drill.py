@@ -801,7 +801,9 @@ class ResCompanyKsefDrill(models.Model):
                                       company.l10n_pl_ksef_running_drill_id.end_by))
             elif drill and company.l10n_pl_ksef_last_drill_date:
                 check["text"] = _("Last offline drill: %(date)s - %(summary)s",
-                                  date=company.l10n_pl_ksef_last_drill_date, summary=drill.report_summary or "")
+                                  date=self.env["account.move"]._l10n_pl_ksef_date_text(
+                                      company.l10n_pl_ksef_last_drill_date),
+                                  summary=drill.report_summary or "")
         return checks
 
     def action_l10n_pl_ksef_new_drill(self):

@@ -25,6 +25,13 @@ RETRY_SOON = datetime.timedelta(seconds=30)
 PAUSE_RECHECK = datetime.timedelta(seconds=30)
 # Login attempts inside one run when KSeF answers 5xx (pauses in seconds between them).
 LOGIN_PAUSES = (1.0, 2.0)
+# Odoo's cron runner wakes for a trigger in the future only at its next minute tick: while KSeF
+# does not answer (or Latarnia announces a pause), a run started by the runner watches for KSeF's
+# return itself, asking every WATCH_EVERY seconds for WATCH_FOR seconds, then hands over to the
+# next run at once. It costs one sleeping cron worker during an outage, and brings what waits to
+# KSeF within seconds of its return instead of up to a minute and a half.
+WATCH_FOR = 45.0
+WATCH_EVERY = 5.0
 
 
 class AccountMoveKsefRecovery(models.Model):
@@ -36,6 +43,57 @@ class AccountMoveKsefRecovery(models.Model):
         self._l10n_pl_ksef_write({"l10n_pl_ksef_next_try": at})
         self._l10n_pl_ksef_engine_arm(at)
         self._l10n_pl_ksef_commit()
+
+    @api.model
+    def _cron_l10n_pl_ksef_submit(self):
+        result = super()._cron_l10n_pl_ksef_submit()
+        if self._l10n_pl_ksef_engine_can_commit():   # the real runner, not a test or a user's click
+            self._l10n_pl_ksef_engine_watch()
+        return result
+
+    @api.model
+    def _l10n_pl_ksef_engine_watch(self, watch_for=WATCH_FOR, every=WATCH_EVERY):
+        """Companies whose run met no KSeF (the run failed, or invoices wait for a retry) or a
+        Latarnia pause: ask again every ``every`` seconds;
+        as soon as KSeF (or Latarnia) answers, arm the next run now (the runner is notified and
+        starts it at once). Returns True when KSeF came back."""
+        self.env.flush_all()
+        self.env.cr.execute("""
+            SELECT DISTINCT company_id FROM account_move
+             WHERE state = 'posted' AND l10n_pl_ksef_state IN ('to_send', 'offline')
+               AND l10n_pl_ksef_attempts > 0 AND l10n_pl_ksef_next_try > %s
+        """, [fields.Datetime.now()])
+        retrying = {row[0] for row in self.env.cr.fetchall()}   # a session could not be opened, etc.
+        companies = self._l10n_pl_ksef_engine_companies().sudo().filtered(
+            lambda c: c.l10n_pl_ksef_engine_failures or c.id in retrying or c._l10n_pl_ksef_sending_paused())
+        if not companies:
+            return False
+        until = time.monotonic() + watch_for
+        back = self.env["res.company"]
+        while not back and time.monotonic() < until:
+            time.sleep(every)
+            back = companies.filtered(self._l10n_pl_ksef_ksef_answers)
+        # Back: send now, retries included. Still down: the next run starts at once and keeps watching.
+        if back:
+            self._l10n_pl_ksef_release_retries(back.ids)
+        self._l10n_pl_ksef_engine_arm(fields.Datetime.now())
+        self._l10n_pl_ksef_engine_commit()
+        return bool(back)
+
+    @api.model
+    def _l10n_pl_ksef_ksef_answers(self, company):
+        """A cheap question: Latarnia when it announces a pause, else KSeF's public keys (no login)."""
+        try:
+            if company._l10n_pl_ksef_sending_paused():
+                company._l10n_pl_ksef_poll_latarnia(timeout=5.0)
+                return not company._l10n_pl_ksef_sending_paused()
+            client = company._l10n_pl_ksef_new_client()
+            client.timeout = min(client.timeout, 5.0)
+            client.public_key_certificates(force_reload=True)
+            return True
+        except Exception as error:  # noqa: BLE001 - any failure means: not yet
+            _logger.debug("KSeF of company %s still not answering: %s", company.id, type(error).__name__)
+            return False
 
     @api.model
     def _l10n_pl_ksef_engine_failure_delay(self, error, failures):
@@ -70,20 +128,25 @@ class AccountMoveKsefRecovery(models.Model):
     def _l10n_pl_ksef_engine_run(self, company, limit=None):
         stats = super()._l10n_pl_ksef_engine_run(company, limit=limit)
         if stats.get(submission.ACCEPTED) or stats.get(submission.DUPLICATE_ADOPTED):
-            # KSeF answers again: invoices backing off after failed tries need not wait for their turn
-            # (never one Post to KSeF has reserved: it has no failed engine try).
-            self.env.flush_all()
-            self.env.cr.execute("""
-                UPDATE account_move SET l10n_pl_ksef_next_try = NULL
-                 WHERE company_id = %s AND state = 'posted' AND l10n_pl_ksef_state IN ('to_send', 'offline')
-                   AND l10n_pl_ksef_next_try > %s AND l10n_pl_ksef_attempts > 0
-             RETURNING id
-            """, [company.id, fields.Datetime.now()])
-            released = [row[0] for row in self.env.cr.fetchall()]
-            if released:
-                self.browse(released).invalidate_recordset(["l10n_pl_ksef_next_try"])
-                self._l10n_pl_ksef_engine_arm(fields.Datetime.now())
+            self._l10n_pl_ksef_release_retries(company.ids)
         return stats
+
+    @api.model
+    def _l10n_pl_ksef_release_retries(self, company_ids):
+        """KSeF answers again: invoices backing off after failed tries need not wait for their turn
+        (never one Post to KSeF has reserved: it has no failed engine try). Arms the run now."""
+        self.env.flush_all()
+        self.env.cr.execute("""
+            UPDATE account_move SET l10n_pl_ksef_next_try = NULL
+             WHERE company_id = ANY(%s) AND state = 'posted' AND l10n_pl_ksef_state IN ('to_send', 'offline')
+               AND l10n_pl_ksef_next_try > %s AND l10n_pl_ksef_attempts > 0
+         RETURNING id
+        """, [list(company_ids), fields.Datetime.now()])
+        released = [row[0] for row in self.env.cr.fetchall()]
+        if released:
+            self.browse(released).invalidate_recordset(["l10n_pl_ksef_next_try"])
+        self._l10n_pl_ksef_engine_arm(fields.Datetime.now())
+        return released
 
     @api.model
     def _l10n_pl_ksef_engine_paused(self, company):
@@ -109,5 +172,5 @@ class ResCompanyKsefRecovery(models.Model):
         if back:
             # KSeF is back: what waits goes now, not at the next scheduled run.
             _logger.info("Latarnia: KSeF available again for companies %s; sending what waits", back)
-            self.env["account.move"]._l10n_pl_ksef_engine_arm(fields.Datetime.now())
+            self.env["account.move"]._l10n_pl_ksef_release_retries(back)
         return result

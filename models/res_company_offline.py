@@ -223,7 +223,8 @@ class ResCompanyKsefOffline(models.Model):
                 certificate._l10n_pl_ksef_check_offline_signer(company)
                 checks.append({"key": "certificate", "ok": True, "text": _(
                     "Offline certificate %(serial)s valid until %(date)s (%(days)s days left).",
-                    serial=certificate.l10n_pl_ksef_serial, date=certificate.date_end,
+                    serial=certificate.l10n_pl_ksef_serial,
+                    date=self.env["account.move"]._l10n_pl_ksef_moment_text(certificate.date_end),
                     days=certificate.l10n_pl_ksef_days_left)})
             except UserError as error:
                 checks.append({"key": "certificate", "ok": False, "text": str(error)})
@@ -232,7 +233,8 @@ class ResCompanyKsefOffline(models.Model):
             "Responsible for submissions: %s", responsible.name) if responsible else
             _("Nobody is responsible for submitting invoices issued offline.")})
         drill = company.l10n_pl_ksef_last_drill_date
-        checks.append({"key": "drill", "ok": bool(drill), "text": _("Last offline drill: %s", drill) if drill else
+        checks.append({"key": "drill", "ok": bool(drill), "text": _(
+            "Last offline drill: %s", self.env["account.move"]._l10n_pl_ksef_date_text(drill)) if drill else
                        _("The offline procedure has never been rehearsed.")})
         environment = dict(self._fields["l10n_pl_ksef_environment"]._description_selection(self.env)).get(
             company.l10n_pl_ksef_environment)

@@ -179,3 +179,34 @@ class TestAccountantDay(KsefOfflineTestMixin, KsefSimulatorCommon):
         timer.join()
         self.assertEqual(queued.l10n_pl_ksef_state, "accepted", "the login was tried again within the run")
         self.assertFalse(self.company.sudo().l10n_pl_ksef_engine_failures)
+
+    def test_runner_watches_for_ksef_coming_back(self):
+        """Odoo's runner starts a future trigger only at its next minute tick: a run that met no KSeF
+        watches for its return itself and hands over at once (real HTTP, real clock)."""
+        queued = self._ksef_invoice()
+        queued.with_user(self.user).action_l10n_pl_ksef_queue()
+        Move = self.env["account.move"]
+        self.ksef_control("faults", {"down": True})
+        try:
+            Move._cron_l10n_pl_ksef_submit()
+        except ksef_errors.KsefError:
+            pass
+        self.assertTrue(self.company.sudo().l10n_pl_ksef_engine_failures)
+        self.assertFalse(Move._l10n_pl_ksef_engine_watch(watch_for=1.0, every=0.3), "still down")
+        # As after a session that could not be opened: the invoice waits for its own retry time.
+        queued._l10n_pl_ksef_write({"l10n_pl_ksef_attempts": 3,
+                                    "l10n_pl_ksef_next_try": fields.Datetime.now() + datetime.timedelta(seconds=25)})
+        timer = threading.Timer(0.5, self.ksef_control, ["faults/clear"])
+        timer.start()
+        self.addCleanup(timer.cancel)
+        started = time.monotonic()
+        watching_from = fields.Datetime.now()
+        self.assertTrue(Move._l10n_pl_ksef_engine_watch(watch_for=20.0, every=0.5))
+        self.assertLess(time.monotonic() - started, 5.0, "seen within a few seconds of its return")
+        cron = self.env.ref("l10n_pl_ksef.ir_cron_l10n_pl_ksef_submit")
+        now_trigger = self.env["ir.cron.trigger"].sudo().search(
+            [("cron_id", "=", cron.id), ("call_at", ">=", watching_from), ("call_at", "<=", fields.Datetime.now())])
+        self.assertTrue(now_trigger, "the next run is armed for now: the runner is notified and starts it")
+        self.assertFalse(queued.l10n_pl_ksef_next_try, "KSeF is back: the invoice does not wait for its retry time")
+        Move._cron_l10n_pl_ksef_submit()
+        self.assertEqual(queued.l10n_pl_ksef_state, "accepted")
