@@ -47,7 +47,8 @@ class AccountMoveKsefRecovery(models.Model):
     @api.model
     def _cron_l10n_pl_ksef_submit(self):
         result = super()._cron_l10n_pl_ksef_submit()
-        if self._l10n_pl_ksef_engine_can_commit():   # the real runner, not a test or a user's click
+        # Only under Odoo's cron runner (it names the job), never in a test or a "Run manually" click.
+        if self.env.context.get("cron_id") and self._l10n_pl_ksef_engine_can_commit():
             self._l10n_pl_ksef_engine_watch()
         return result
 
