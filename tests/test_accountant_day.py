@@ -1,6 +1,7 @@
 """The accountant's day (issue 15): deadlines from the moment of issue, said as a date in the
 reader's format and language; Post to KSeF says what happened; recovery within a minute of KSeF
 answering again, measured from the simulator's /_control/faults/clear to the KSeF number."""
+import base64
 import datetime
 import threading
 import time
@@ -10,6 +11,7 @@ from odoo.exceptions import UserError
 from odoo.tests import tagged
 
 from ..ksef import calendar as ksef_calendar
+from ..ksef import devcerts
 from ..ksef import errors as ksef_errors
 from ..ksef import ksef_number
 from ..models import ksef_messages
@@ -210,3 +212,26 @@ class TestAccountantDay(KsefOfflineTestMixin, KsefSimulatorCommon):
         self.assertFalse(queued.l10n_pl_ksef_next_try, "KSeF is back: the invoice does not wait for its retry time")
         Move._cron_l10n_pl_ksef_submit()
         self.assertEqual(queued.l10n_pl_ksef_state, "accepted")
+
+    # ---- point 6: screens ---------------------------------------------------------------------
+
+    def test_empty_overview_tile_opens_an_empty_list_without_sample_rows(self):
+        Dashboard = self.env["l10n_pl_ksef.dashboard"].with_user(self.user)
+        tile = Dashboard.create(Dashboard._l10n_pl_ksef_tile_values()[0])
+        action = tile.action_l10n_pl_ksef_open_invoices()
+        view_id = action["views"][0][0]
+        arch = self.env["account.move"].with_user(self.user).get_views([(view_id, "list")])["views"]["list"]["arch"]
+        self.assertIn('sample="0"', arch, "Odoo's faded sample invoices (in dollars) never stand in for an empty tile")
+        self.assertFalse(self.env["account.move"].with_user(self.user).search_count(
+            action["domain"] + tile._l10n_pl_ksef_tile_domain(tile.kind)))
+
+    def test_certificate_upload_ends_with_a_confirmation(self):
+        certificate, key = self._ksef_make_certificate()
+        cert_pem, key_pem = devcerts.to_pem(certificate, key)
+        wizard = self.env["l10n_pl_ksef.certificate.upload"].sudo().create({
+            "company_id": self.company.id, "name": "KSeF Offline nowy", "file_format": "pem",
+            "certificate_file": base64.b64encode(cert_pem), "key_file": base64.b64encode(key_pem)})
+        action = wizard.action_upload()
+        self.assertEqual(action["tag"], "display_notification", "no raw certificate form")
+        self.assertIn("%016X" % certificate.serial_number, action["params"]["message"])
+        self.assertEqual(self.company.sudo().l10n_pl_ksef_offline_certificate_id, wizard.certificate_id)
