@@ -26,9 +26,11 @@ class AccountMoveKsefNumber(models.Model):
         return self.company_id.sudo()._l10n_pl_ksef_environment_key()
 
     def _auto_init(self):
-        created = not column_exists(self.env.cr, self._table, "l10n_pl_ksef_number_environment")
+        cr = self.env.cr
+        created = not column_exists(cr, self._table, "l10n_pl_ksef_number_environment")
         result = super()._auto_init()
-        if created:
+        # Only on an upgrade: at install the company's KSeF columns are not there yet (nor any number).
+        if created and column_exists(cr, "res_company", "l10n_pl_ksef_environment"):
             # Numbers held before the environment was recorded: the company's environment today
             # (drill invoices keep no number after their drill).
             self.env.cr.execute("""
