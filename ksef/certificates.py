@@ -26,6 +26,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
+from . import qr
+
 OFFLINE = "Offline"
 AUTHENTICATION = "Authentication"
 KINDS = (OFFLINE, AUTHENTICATION)
@@ -108,7 +110,8 @@ class KsefCertificate:
     - ``kind``: ``Offline``, ``Authentication``, or None when the key usage does not say (no
       KeyUsage, neither bit, or both bits — KSeF certificates have exactly one type);
     - ``usages``: every kind the key usage allows;
-    - ``serial``: 16 upper-case hex digits, zero-padded (more for non-KSeF certificates);
+    - ``serial``: as KOD II writes it (``qr.serial_hex``): 16 upper-case hex digits for KSeF's
+      serials, the big-endian bytes of a longer one (up to 20 bytes);
     - ``identifiers``: ``(type, value)`` pairs from the subject, e.g. ``(("Nip", "5265877635"),)``;
     - ``identifier_type`` / ``identifier``: the main one (NIP before PESEL), or None;
     - ``valid_from`` / ``valid_to``: naive UTC datetimes.
@@ -301,6 +304,14 @@ def _validity(certificate):
     return _utc_naive(before), _utc_naive(after)
 
 
+def _serial(number):
+    # As KOD II writes it; a serial KOD II cannot carry is still shown (and refused for signing).
+    try:
+        return qr.serial_hex(number)
+    except qr.Kod2SerialError:
+        return "%X" % number if number >= 0 else "-%X" % -number
+
+
 def _record(certificate, private_key=None):
     key_type = _key_type(certificate.public_key())
     usages = _usages(certificate)
@@ -310,7 +321,7 @@ def _record(certificate, private_key=None):
     return KsefCertificate(
         kind=next(iter(usages)) if len(usages) == 1 else None,
         usages=usages,
-        serial="%016X" % certificate.serial_number,
+        serial=_serial(certificate.serial_number),
         subject_cn=common_names[0].value if common_names else "",
         identifier_type=identifiers[0][0] if identifiers else None,
         identifier=identifiers[0][1] if identifiers else None,

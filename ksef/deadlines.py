@@ -269,7 +269,27 @@ def _from_event(event, mode_days, reason, ongoing_reason):
     return DeadlineResult(add_business_days(event.end_date, mode_days), reason, event)
 
 
-def effective_deadline(mode, issue_date, events=(), mode_event=None):
+def _utc_moment(value):
+    """An aware UTC datetime for a datetime (naive ones are UTC), None for a plain date."""
+    if isinstance(value, datetime.datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=_UTC)).astimezone(_UTC)
+    return None
+
+
+def _over_before_issue(event, issue_date, issued_at):
+    """True when ``event`` had ended before the invoice was issued. With the moment of issue and
+    a timed end, moments are compared (Warsaw or UTC alike): a failure that ended at 10:00 does not
+    concern an invoice issued at 11:00 the same day, nor may a failure announced at 9:30 be missed
+    for an invoice issued at 9:00. Otherwise Polish calendar dates are compared."""
+    if event.ongoing:
+        return False
+    end, issued = _utc_moment(event.end), _utc_moment(issued_at)
+    if end is not None and issued is not None:
+        return end < issued   # ending at the very moment of issue still overlaps it
+    return event.end_date < (polish_date(issued_at) if issued_at is not None else issue_date)
+
+
+def effective_deadline(mode, issue_date, events=(), mode_event=None, issued_at=None):
     """The deadline of one waiting offline invoice, all announced events considered.
 
     - ``events``: ``KsefEvent`` records announced around the time the invoice waits; irrelevant
@@ -277,9 +297,14 @@ def effective_deadline(mode, issue_date, events=(), mode_event=None):
     - ``mode_event``: the maintenance (unavailability) or failure (emergency) the invoice was
       issued under; when omitted it is looked up in ``events`` (the event covering
       ``issue_date``).
+    - ``issued_at``: the moment the invoice was issued offline (a datetime; naive = UTC), when
+      known. The law moves a deadline only for an event announced while the invoice waits
+      (``tryby-offline.md``, "Termin przesłania faktury do KSeF przy kolejnych zdarzeniach"), so
+      an event over before that moment, even earlier the same day, changes nothing.
 
     An event counts when it was announced no later than the deadline in force at that moment
-    (or at any time while the deadline is unknown) and had not ended before the issue date.
+    (or at any time while the deadline is unknown) and had not ended before the invoice was
+    issued (its moment when known, else its issue date).
     A failure announced after a deadline has passed does not revive it. Events are taken in
     order of announcement:
 
@@ -314,7 +339,7 @@ def effective_deadline(mode, issue_date, events=(), mode_event=None):
     for event in sorted(events, key=lambda event: event.announced_on):
         if event is trigger or event == trigger or event.category == CATEGORY_MAINTENANCE:
             continue
-        if not event.ongoing and event.end_date < issue_date:
+        if _over_before_issue(event, issue_date, issued_at):
             continue  # over before the invoice existed
         if result.deadline is not None and event.announced_on > result.deadline:
             continue  # announced after the deadline in force had passed

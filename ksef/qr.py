@@ -44,7 +44,10 @@ _CONTEXT_VALUE_PATTERNS = {
     "PeppolId": re.compile(r"P[A-Z]{2}\d{6}"),
 }
 _NIP = re.compile(r"\d{10}")
-_SERIAL = re.compile(r"[0-9A-F]{16}")
+# KSeF's own serials are 16 hex digits; a longer X.509 serial (up to 20 bytes, RFC 5280 4.1.2.2,
+# e.g. the 20 random bytes most CAs and ``cryptography`` give) is written as its big-endian bytes.
+_SERIAL = re.compile(r"[0-9A-F]{16}|(?:[0-9A-F]{2}){9,20}")
+SERIAL_MAX_BYTES = 20
 _B64URL = re.compile(r"[A-Za-z0-9_-]+")
 _CUSTOM_BASE = re.compile(r"https?://[^/\s?#]+(/[^\s?#]*)?")
 
@@ -117,15 +120,41 @@ def normalize_invoice_hash(invoice_hash):
     return crypto.b64url(digest)
 
 
+class Kod2SerialError(ValueError):
+    """The certificate serial cannot be written in KOD II."""
+
+
+class Kod2KeyError(ValueError):
+    """The key cannot make (or the certificate cannot verify) a KOD II signature."""
+
+
+def serial_hex(number):
+    """A certificate's serial number as KSeF writes it in KOD II: 16 upper-case hex digits,
+    zero-padded, for the serials KSeF issues (below 2**64); a longer serial as the big-endian
+    bytes of its DER INTEGER, as the Ministry's C# client takes it from
+    ``X509Certificate2.SerialNumber`` (``kody-qr.md``: the serial of the Offline certificate)."""
+    if isinstance(number, bool) or not isinstance(number, int):
+        raise Kod2SerialError("certificate serial must be an integer, got %r" % (number,))
+    if number <= 0:
+        raise Kod2SerialError("certificate serial must be a positive integer (RFC 5280), got %d" % number)
+    if number < 1 << 64:
+        return "%016X" % number
+    length = number.bit_length() // 8 + 1   # DER: one more byte when the top bit is set
+    if length > SERIAL_MAX_BYTES:
+        raise Kod2SerialError("certificate serial is %d bytes long; X.509 serials have at most %d"
+                              % (length, SERIAL_MAX_BYTES))
+    return number.to_bytes(length, "big").hex().upper()
+
+
 def normalize_serial(serial):
-    """A KSeF certificate serial as 16 upper-case hex digits; an int is zero-padded."""
+    """A KSeF certificate serial as written in KOD II (see ``serial_hex``); an int is converted,
+    a string upper-cased and checked."""
     if isinstance(serial, int) and not isinstance(serial, bool):
-        if not 0 <= serial < 1 << 64:
-            raise ValueError("certificate serial %r does not fit in 16 hex digits" % (serial,))
-        return "%016X" % serial
+        return serial_hex(serial)
     text = str(serial or "").strip().upper()
     if not _SERIAL.fullmatch(text):
-        raise ValueError("certificate serial must be 16 hexadecimal digits, got %r" % (serial,))
+        raise Kod2SerialError("certificate serial must be 16 hexadecimal digits (or the 9 to 20 hexadecimal "
+                              "bytes of a longer serial), got %r" % (serial,))
     return text
 
 
@@ -170,14 +199,14 @@ def sign_kod2(string_to_sign, private_key):
     data = string_to_sign.encode("utf-8")
     if isinstance(private_key, rsa.RSAPrivateKey):
         if private_key.key_size < RSA_MIN_BITS:
-            raise ValueError("KOD II needs an RSA key of at least %d bits, got %d" % (RSA_MIN_BITS, private_key.key_size))
+            raise Kod2KeyError("KOD II needs an RSA key of at least %d bits, got %d" % (RSA_MIN_BITS, private_key.key_size))
         return private_key.sign(data, _pss(), hashes.SHA256())
     if isinstance(private_key, ec.EllipticCurvePrivateKey):
         _check_p256(private_key.curve)
         r, s = decode_dss_signature(private_key.sign(data, ec.ECDSA(hashes.SHA256())))
         # IEEE P1363: fixed-width r||s, the encoding KSeF recommends
         return r.to_bytes(P256_FIELD_BYTES, "big") + s.to_bytes(P256_FIELD_BYTES, "big")
-    raise ValueError("KOD II needs an RSA or EC P-256 private key, got %s" % type(private_key).__name__)
+    raise Kod2KeyError("KOD II needs an RSA or EC P-256 private key, got %s" % type(private_key).__name__)
 
 
 def _pss():
@@ -186,7 +215,7 @@ def _pss():
 
 def _check_p256(curve):
     if not isinstance(curve, ec.SECP256R1):
-        raise ValueError("KOD II needs an EC key on P-256 (secp256r1), got %s" % curve.name)
+        raise Kod2KeyError("KOD II needs an EC key on P-256 (secp256r1), got %s" % curve.name)
 
 
 def certificate_url_from_hash(environment, context_type, context_value, seller_nip, certificate_serial,
@@ -207,6 +236,25 @@ def certificate_url(environment, context_type, context_value, seller_nip, certif
                                      certificate_serial, crypto.sha256(bytes(xml_bytes)), private_key)
 
 
+# A fixed sample: the trial signature proves the certificate and key work, whatever the invoice.
+_TRIAL_HASH = crypto.b64url(bytes(32))
+
+
+def check_signer(certificate_serial, private_key, certificate, seller_nip="1111111111", environment="test"):
+    """Make a KOD II with this serial and private key and verify it with the certificate, as an
+    offline invoice will. Returns the sample URL; raises ``Kod2SerialError`` / ``Kod2KeyError``
+    saying what KOD II cannot use."""
+    url = certificate_url_from_hash(environment, "Nip", seller_nip, seller_nip, certificate_serial, _TRIAL_HASH,
+                                    private_key)
+    try:
+        verified = verify_certificate_url(url, certificate)
+    except ValueError as error:
+        raise Kod2KeyError(str(error)) from None
+    if not verified:
+        raise Kod2KeyError("a KOD II signed with the private key does not verify against the certificate")
+    return url
+
+
 def parse_certificate_url(url):
     """Split a KOD II URL into its parts (``Kod2Link``); ValueError when it is not one."""
     if not isinstance(url, str) or "://" not in url:
@@ -219,7 +267,8 @@ def parse_certificate_url(url):
     _context(context_type, context_value)
     _nip(seller_nip)
     if not _SERIAL.fullmatch(serial):
-        raise ValueError("KOD II certificate serial must be 16 upper-case hex digits, got %r" % (serial,))
+        raise ValueError("KOD II certificate serial must be 16 upper-case hex digits (or 9 to 20 hex bytes), "
+                         "got %r" % (serial,))
     if len(invoice_hash) != 43 or not _B64URL.fullmatch(invoice_hash):
         raise ValueError("KOD II invoice hash must be 43 Base64URL characters, got %r" % (invoice_hash,))
     if not _B64URL.fullmatch(signature):

@@ -21,3 +21,6 @@ from . import certificate_ksef_status
 from . import res_company_ksef_certificates
 from . import l10n_pl_ksef_certificate_request
 from . import l10n_pl_ksef_certificate_remote
+from . import account_move_ksef_number
+from . import account_move_ksef_deadline_text
+from . import l10n_pl_ksef_engine_recovery

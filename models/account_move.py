@@ -49,8 +49,10 @@ class AccountMove(models.Model):
     l10n_pl_ksef_frozen_at = fields.Datetime(string="KSeF XML frozen on", copy=False, readonly=True)
 
     _sql_constraints = [
-        ("l10n_pl_ksef_number_unique", "UNIQUE(l10n_pl_ksef_number)",
-         "This KSeF number is already assigned to another invoice."),
+        # Per company and KSeF environment: each environment (and each simulator) numbers on its own.
+        ("l10n_pl_ksef_number_unique",
+         "UNIQUE(company_id, l10n_pl_ksef_number_environment, l10n_pl_ksef_number)",
+         "This KSeF number of this KSeF environment is already assigned to another invoice."),
     ]
 
     # ---- applicability ---------------------------------------------------------------------

@@ -105,15 +105,18 @@ class AccountMove(models.Model):
         with the online flow's message."""
         if self.l10n_pl_ksef_state == "offline":
             raise UserError(_(
-                "KSeF still cannot be reached. Invoice %(invoice)s stays issued offline; it must reach KSeF "
-                "by %(deadline)s and will be sent automatically once KSeF answers.",
+                "KSeF still cannot be reached. Invoice %(invoice)s stays issued offline and is sent automatically as "
+                "soon as KSeF answers. Deadline for sending it to KSeF: %(deadline)s.",
                 invoice=self.display_name,
-                deadline=self.l10n_pl_ksef_deadline and fields.Date.to_string(self.l10n_pl_ksef_deadline) or _("(no deadline)"),
+                deadline=self._l10n_pl_ksef_deadline_words(self.l10n_pl_ksef_deadline, self.l10n_pl_ksef_deadline_reason_key),
             ))
         try:
             self.company_id._l10n_pl_ksef_offline_signer()
-        except UserError:
-            return super()._l10n_pl_ksef_handle_unreachable(error)
+        except UserError as problem:
+            # Say why it was not issued offline instead (the fallback is off without a usable certificate).
+            return super(AccountMove, self.with_context(l10n_pl_ksef_offline_off="\n\n" + _(
+                "It could not be issued offline either: %(problem)s", problem=problem.args[0]))
+            )._l10n_pl_ksef_handle_unreachable(error)
         return self._l10n_pl_ksef_fallback_to_offline(error=error)
 
     # ---- issuing offline -------------------------------------------------------------------
@@ -167,6 +170,8 @@ class AccountMove(models.Model):
                     "l10n_pl_ksef_offline_mode": mode,
                     "l10n_pl_ksef_offline_event_id": move_event.id if move_event else False,
                     "l10n_pl_ksef_offline_issued_at": fields.Datetime.now(),
+                    # No hold left from Post to KSeF's reservation: the engine tries it within seconds.
+                    "l10n_pl_ksef_next_try": False,
                 }
                 if signer:
                     company = move.company_id
@@ -191,10 +196,13 @@ class AccountMove(models.Model):
             lines.append(_("FA(3) file frozen (SHA-256 %s); the printed invoice carries KOD I (OFFLINE) and KOD II (CERTYFIKAT).",
                            self.l10n_pl_ksef_xml_hash))
             if self.l10n_pl_ksef_deadline:
-                lines.append(_("Send it to KSeF by %(date)s. %(reason)s",
-                               date=self.l10n_pl_ksef_deadline, reason=self.l10n_pl_ksef_deadline_reason))
+                lines.append(_("Deadline for sending it to KSeF: %(deadline)s. %(reason)s",
+                               deadline=self._l10n_pl_ksef_date_text(self.l10n_pl_ksef_deadline),
+                               reason=self.l10n_pl_ksef_deadline_reason))
             else:
-                lines.append(self.l10n_pl_ksef_deadline_reason or "")
+                lines.append(_("Deadline for sending it to KSeF: %(deadline)s. %(reason)s",
+                               deadline=self._l10n_pl_ksef_deadline_words(False, self.l10n_pl_ksef_deadline_reason_key),
+                               reason=self.l10n_pl_ksef_deadline_reason or ""))
         self.message_post(body=Markup("<br/>").join(lines))
 
     def _l10n_pl_ksef_current_event(self, mode):
@@ -279,49 +287,30 @@ class AccountMove(models.Model):
                 mode_event = next((event for event, record in pairs if _same_event(record, justification)), None)
             try:
                 result = ksef_deadlines.effective_deadline(
-                    mode, move.invoice_date, [event for event, _record in pairs], mode_event=mode_event)
+                    mode, move.invoice_date, [event for event, _record in pairs], mode_event=mode_event,
+                    issued_at=move.l10n_pl_ksef_offline_issued_at or None)
             except ValueError as error:
                 _logger.warning("KSeF deadline of invoice %s cannot be computed: %s", move.id, error)
                 continue
             governing = next((record for event, record in pairs if event is result.event), Event.browse())
             reason = move._l10n_pl_ksef_deadline_reason_text(result, governing)
             old_deadline = move.l10n_pl_ksef_deadline
-            if (old_deadline, move.l10n_pl_ksef_deadline_reason) == (result.deadline or False, reason):
+            if (old_deadline, move.l10n_pl_ksef_deadline_reason, move.l10n_pl_ksef_deadline_reason_key) == (
+                    result.deadline or False, reason, result.reason):
                 continue
             move.write({
                 "l10n_pl_ksef_deadline": result.deadline or False,
                 "l10n_pl_ksef_deadline_reason": reason,
+                "l10n_pl_ksef_deadline_reason_key": result.reason,
                 "l10n_pl_ksef_deadline_event_id": governing.id or False,
             })
             if notify:
                 if result.deadline:
                     move.message_post(body=_("KSeF deadline recomputed: %(deadline)s. %(reason)s",
-                                             deadline=result.deadline, reason=reason))
+                                             deadline=move._l10n_pl_ksef_date_text(result.deadline), reason=reason))
                 else:
                     move.message_post(body=_("KSeF deadline recomputed: there is no deadline any more. %(reason)s",
                                              reason=reason))
-
-    def _l10n_pl_ksef_deadline_reason_text(self, result, event_record):
-        self.ensure_one()
-        event = event_record.display_title if event_record else ""
-        end = result.event.end_date if result.event is not None and result.event.end is not None else None
-        texts = {
-            ksef_deadlines.REASON_OFFLINE24: _("Offline24: the next business day after the issue date %s.", self.invoice_date),
-            ksef_deadlines.REASON_UNAVAILABILITY: _(
-                "KSeF unavailability %(event)s ended on %(end)s: the next business day after its end.", event=event, end=end),
-            ksef_deadlines.REASON_UNAVAILABILITY_ONGOING: _(
-                "KSeF unavailability %s is still going on: the deadline will be the next business day after it ends.", event),
-            ksef_deadlines.REASON_FAILURE: _(
-                "KSeF failure %(event)s ended on %(end)s: 7 business days after its end.", event=event, end=end),
-            ksef_deadlines.REASON_FAILURE_ONGOING: _(
-                "KSeF failure %s is still going on: the deadline will be 7 business days after it ends.", event),
-            ksef_deadlines.REASON_TOTAL_FAILURE: _(
-                "Total KSeF failure %s: there is no obligation to send this invoice to KSeF.", event)
-            if self.l10n_pl_ksef_offline_mode != ksef_deadlines.TOTAL_FAILURE else
-            _("Issued during a total KSeF failure, outside KSeF: it is never sent to KSeF."),
-        }
-        # Every reason the core can give has its sentence above; an unknown one is still worded.
-        return texts.get(result.reason) or _("Deadline set by the KSeF rules for offline invoices.")
 
     # ---- frozen offline invoices stay as printed ------------------------------------------
 

@@ -118,16 +118,20 @@ class AccountMove(models.Model):
         """KSeF could not be reached (or did not answer): nothing was accepted, the invoice stays
         frozen and ready to send. The offline flow overrides this to issue the invoice offline."""
         self.ensure_one()
+        self._l10n_pl_ksef_retry_soon()
         raise UserError(_(
             "KSeF cannot be reached right now, so invoice %(invoice)s was not sent. Its e-invoice stays "
-            "frozen and ready to send: post it to KSeF again later.\n\nDetails: %(error)s",
-            invoice=self.display_name, error=self._l10n_pl_ksef_error_text(error)))
+            "frozen and is sent to KSeF automatically as soon as KSeF answers.%(offline)s\n\nDetails: %(error)s",
+            invoice=self.display_name, error=self._l10n_pl_ksef_error_text(error),
+            offline=self.env.context.get("l10n_pl_ksef_offline_off") or ""))
 
     # ---- buttons ---------------------------------------------------------------------------
 
     def action_l10n_pl_ksef_post(self):
         # A flow may answer with an action for the user (e.g. confirming an offline issue).
         actions = [result for result in (move._l10n_pl_ksef_post() for move in self) if isinstance(result, dict)]
+        if not actions and len(self) == 1:
+            return self._l10n_pl_ksef_post_notification()   # the KSeF number, or the offline deadline
         return actions[0] if actions else True
 
     def action_l10n_pl_ksef_post_selected(self):
@@ -459,6 +463,7 @@ class AccountMove(models.Model):
                                 upo_id=upo.id or False, error=False)
                 doc_vals.setdefault("status_code", 440 if verdict == "adopted" else 200)
                 move_vals.update(l10n_pl_ksef_state="accepted", l10n_pl_ksef_number=number,
+                                 l10n_pl_ksef_number_environment=move._l10n_pl_ksef_number_environment_key(),
                                  l10n_pl_ksef_acquisition_date=acquisition,
                                  l10n_pl_ksef_upo_id=upo.id or move.l10n_pl_ksef_upo_id.id or False,
                                  l10n_pl_ksef_error=False)

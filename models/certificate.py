@@ -1,6 +1,6 @@
 """KSeF certificates kept in Odoo's certificate store (certificate.certificate).
 
-The type (Offline / Authentication), the 16-hex serial, the subject identifier and the validity
+The type (Offline / Authentication), the serial as KOD II writes it, the subject identifier and the validity
 are read from the certificate itself with ``ksef.certificates``; nothing is typed in by hand.
 """
 import base64
@@ -10,6 +10,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
 from ..ksef import certificates as ksef_certificates
+from ..ksef import qr
 from . import ksef_messages
 
 _logger = logging.getLogger(__name__)
@@ -179,6 +180,20 @@ class CertificateCertificate(models.Model):
             raise ValidationError(certificate_error_message(self.env, error, self.sudo().name)) from None
         if not nip:
             raise ValidationError(_("Company %s has no valid Polish NIP to check the certificate against.", company.name))
+        # Judge it by what KOD II will need: sign a sample code with the stored key, verify it.
+        try:
+            qr.check_signer(loaded.serial, loaded.private_key, loaded.certificate, nip)
+        except qr.Kod2SerialError as error:
+            raise ValidationError(_(
+                "Certificate %(name)s cannot sign KOD II (the second QR code of invoices issued offline): its serial "
+                "number %(serial)s cannot be written in the code (%(detail)s).",
+                name=self.sudo().name, serial=loaded.serial, detail=error)) from None
+        except qr.Kod2KeyError as error:
+            raise ValidationError(_(
+                "Certificate %(name)s cannot sign KOD II (the second QR code of invoices issued offline): a code "
+                "signed with its private key does not verify (%(detail)s). KOD II needs an RSA key of at least "
+                "2048 bits or an EC P-256 key matching the certificate.",
+                name=self.sudo().name, detail=error)) from None
         return loaded
 
     # ---- expiry ----------------------------------------------------------------------------

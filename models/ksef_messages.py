@@ -19,13 +19,24 @@ def user_language_env(env):
     return env(context=dict(env.context, lang=env.user.lang or "en_US"))
 
 
+def company_language(company):
+    """The language a company's KSeF notes are written in: Polish for a company taxed in Poland
+    whenever Polish is installed (KSeF, its deadlines and its auditors speak Polish; the company
+    partner's language is often left at the installer's English), else its partner's language."""
+    env = company.env
+    installed = dict(env["res.lang"].get_installed())
+    if "pl_PL" in installed and (company.account_fiscal_country_id.code or company.country_id.code) == "PL":
+        return "pl_PL"
+    return company.partner_id.lang or env.user.lang or "en_US"
+
+
 def in_company_language(records, company):
     """``records`` writing in ``company``'s language when the context names none. A cron job runs
     as OdooBot, whose language is not the company's: a Polish company's reminders, notes and
     errors written by a cron are in Polish all the same."""
     if records.env.context.get("lang"):
         return records
-    return records.with_context(lang=company.partner_id.lang or records.env.user.lang or "en_US")
+    return records.with_context(lang=company_language(company.sudo()))
 
 
 def ksef_error_text(env, error):

@@ -93,7 +93,8 @@ class L10nPlKsefDashboard(models.TransientModel):
             "name": _("KSeF: %s", self.name),
             "res_model": "account.move",
             "view_mode": "list,form",
-            "views": [(self.env.ref("account.view_invoice_tree").id, "list"),
+            # Our list without Odoo's sample rows: an empty tile opens an empty list, not faded examples.
+            "views": [(self.env.ref("l10n_pl_ksef.view_invoice_tree_l10n_pl_ksef_no_sample").id, "list"),
                       (self.env.ref("account.view_move_form").id, "form")],
             "search_view_id": [self.env.ref("account.view_account_invoice_filter").id],
             "domain": [("move_type", "in", CUSTOMER_MOVE_TYPES)],

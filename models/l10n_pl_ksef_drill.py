@@ -371,9 +371,9 @@ class L10nPlKsefDrill(models.Model):
         self._l10n_pl_ksef_arm_autoend()
         self.message_post(body=_(
             "Drill started by %(user)s: company %(company)s now works with the KSeF simulator at %(url)s. New "
-            "customer invoices go to journal %(journal)s. The drill ends automatically at %(end)s (UTC).",
+            "customer invoices go to journal %(journal)s. The drill ends automatically at %(end)s.",
             user=user.name, company=company.name, url=self.simulator_url, journal=journal.display_name,
-            end=end_by))
+            end=self.env["account.move"]._l10n_pl_ksef_moment_text(end_by)))
         return True
 
     def _l10n_pl_ksef_check_real_invoices(self, end_by):
@@ -456,8 +456,9 @@ class L10nPlKsefDrill(models.Model):
             at = applied.get(step._l10n_pl_ksef_script_id())
             if at and step.applied_at != at:
                 step.applied_at = at
-                self.message_post(body=_("Simulator: %(step)s (at %(time)s UTC).",
-                                         step=step._l10n_pl_ksef_label(), time=at))
+                self.message_post(body=_("Simulator: %(step)s (at %(time)s).",
+                                         step=step._l10n_pl_ksef_label(),
+                                         time=self.env["account.move"]._l10n_pl_ksef_moment_text(at)))
         return script
 
     # ---- end ---------------------------------------------------------------------------------
@@ -794,12 +795,15 @@ class ResCompanyKsefDrill(models.Model):
             if check["key"] != "drill":
                 continue
             if company.l10n_pl_ksef_running_drill_id:
-                check["text"] = _("A KSeF drill is running now (%(drill)s, until %(end)s UTC).",
+                check["text"] = _("A KSeF drill is running now (%(drill)s, until %(end)s).",
                                   drill=company.l10n_pl_ksef_running_drill_id.name,
-                                  end=company.l10n_pl_ksef_running_drill_id.end_by)
+                                  end=self.env["account.move"]._l10n_pl_ksef_moment_text(
+                                      company.l10n_pl_ksef_running_drill_id.end_by))
             elif drill and company.l10n_pl_ksef_last_drill_date:
                 check["text"] = _("Last offline drill: %(date)s - %(summary)s",
-                                  date=company.l10n_pl_ksef_last_drill_date, summary=drill.report_summary or "")
+                                  date=self.env["account.move"]._l10n_pl_ksef_date_text(
+                                      company.l10n_pl_ksef_last_drill_date),
+                                  summary=drill.report_summary or "")
         return checks
 
     def action_l10n_pl_ksef_new_drill(self):
@@ -878,9 +882,10 @@ class AccountMoveKsefDrill(models.Model):
             if drill and not is_drill:
                 blocked[move] = _(
                     "Invoice %(invoice)s was not sent: a KSeF drill is running for company %(company)s until "
-                    "%(end)s (UTC), and during a drill the company talks to the KSeF simulator. Real invoices "
+                    "%(end)s, and during a drill the company talks to the KSeF simulator. Real invoices "
                     "wait: post it to KSeF again once the drill has ended.",
-                    invoice=move.display_name, company=move.company_id.name, end=drill.end_by)
+                    invoice=move.display_name, company=move.company_id.name,
+                    end=self.env["account.move"]._l10n_pl_ksef_moment_text(drill.end_by))
             elif is_drill and (not drill or move.l10n_pl_ksef_drill_id != drill):
                 blocked[move] = _(
                     "Invoice %(invoice)s is a KSeF drill invoice (not a legal invoice): it is never sent to KSeF "

@@ -141,17 +141,19 @@ class AccountMoveKsefEngine(models.Model):
                     self._l10n_pl_ksef_engine_commit()
                 company_self._l10n_pl_ksef_engine_follow_posted(company)
             except Exception as error:  # one company's trouble never stops the others
-                if self._l10n_pl_ksef_engine_can_commit():
+                can_commit = self._l10n_pl_ksef_engine_can_commit()
+                if can_commit:
                     self.env.cr.rollback()
-                else:
-                    raise
                 failures = company.sudo().l10n_pl_ksef_engine_failures + 1
-                delay = submission.backoff(failures, base=30.0, cap=3600.0)
+                delay = self._l10n_pl_ksef_engine_failure_delay(error, failures)
                 _logger.warning("KSeF sending of company %s failed (%s: %s); next try in %.0f s",
                                 company.id, type(error).__name__, error if isinstance(error, ksef_errors.KsefError)
                                 else "", delay)
                 company.sudo().l10n_pl_ksef_engine_failures = failures
+                # Every failed run arms the next one, before anything else can go wrong.
                 self._l10n_pl_ksef_engine_arm(fields.Datetime.now() + datetime.timedelta(seconds=delay))
+                if not can_commit:
+                    raise
                 self._l10n_pl_ksef_engine_commit()
 
     @api.model
@@ -215,6 +217,14 @@ class AccountMoveKsefEngine(models.Model):
         return submission.Submitter(client, journal=journal, **options)
 
     @api.model
+    def _l10n_pl_ksef_engine_failure_delay(self, error, failures):
+        return submission.backoff(failures, base=30.0, cap=3600.0)
+
+    @api.model
+    def _l10n_pl_ksef_engine_client(self, company):
+        return company._l10n_pl_ksef_client()
+
+    @api.model
     def _l10n_pl_ksef_engine_journal(self, company):
         return EngineJournal(self.env, company)
 
@@ -234,7 +244,7 @@ class AccountMoveKsefEngine(models.Model):
             order="id")
         if not unsettled and not Move._l10n_pl_ksef_engine_claim(company, 1, lock=False):
             return stats
-        client = company._l10n_pl_ksef_client()
+        client = Move._l10n_pl_ksef_engine_client(company)
         journal = Move._l10n_pl_ksef_engine_journal(company)
         submitter = Move._l10n_pl_ksef_engine_submitter(company, client, journal)
         try:

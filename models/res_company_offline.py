@@ -24,6 +24,8 @@ LATARNIA_STATUSES = [
     (ksef_deadlines.STATUS_TOTAL_FAILURE, "Total failure"),
 ]
 # Latarnia statuses in which nothing should be sent to KSeF (the sending queue waits).
+# Readiness lines that inform without blocking offline issuing.
+ADVISORY_CHECKS = ("drill",)
 SENDING_PAUSED_STATUSES = (
     ksef_deadlines.STATUS_MAINTENANCE, ksef_deadlines.STATUS_FAILURE, ksef_deadlines.STATUS_TOTAL_FAILURE,
 )
@@ -154,7 +156,12 @@ class ResCompanyKsefOffline(models.Model):
 
     def _l10n_pl_ksef_watched_certificates(self):
         """The KSeF certificates whose expiry is watched (the lead adds the authentication one)."""
-        return self.sudo().l10n_pl_ksef_offline_certificate_id
+        company = self.sudo()
+        if company.l10n_pl_ksef_running_drill_id:
+            # During a drill the company holds the drill's throw-away certificate: never ask to renew
+            # it in KSeF; the real one (put aside on the drill) is still watched.
+            return company.l10n_pl_ksef_running_drill_id.saved_offline_certificate_id
+        return company.l10n_pl_ksef_offline_certificate_id
 
     @api.constrains("l10n_pl_ksef_offline_certificate_id")
     def _check_l10n_pl_ksef_offline_certificate(self):
@@ -216,7 +223,8 @@ class ResCompanyKsefOffline(models.Model):
                 certificate._l10n_pl_ksef_check_offline_signer(company)
                 checks.append({"key": "certificate", "ok": True, "text": _(
                     "Offline certificate %(serial)s valid until %(date)s (%(days)s days left).",
-                    serial=certificate.l10n_pl_ksef_serial, date=certificate.date_end,
+                    serial=certificate.l10n_pl_ksef_serial,
+                    date=self.env["account.move"]._l10n_pl_ksef_moment_text(certificate.date_end),
                     days=certificate.l10n_pl_ksef_days_left)})
             except UserError as error:
                 checks.append({"key": "certificate", "ok": False, "text": str(error)})
@@ -225,7 +233,8 @@ class ResCompanyKsefOffline(models.Model):
             "Responsible for submissions: %s", responsible.name) if responsible else
             _("Nobody is responsible for submitting invoices issued offline.")})
         drill = company.l10n_pl_ksef_last_drill_date
-        checks.append({"key": "drill", "ok": bool(drill), "text": _("Last offline drill: %s", drill) if drill else
+        checks.append({"key": "drill", "ok": bool(drill), "text": _(
+            "Last offline drill: %s", self.env["account.move"]._l10n_pl_ksef_date_text(drill)) if drill else
                        _("The offline procedure has never been rehearsed.")})
         environment = dict(self._fields["l10n_pl_ksef_environment"]._description_selection(self.env)).get(
             company.l10n_pl_ksef_environment)
@@ -241,11 +250,16 @@ class ResCompanyKsefOffline(models.Model):
                 company.l10n_pl_ksef_offline_readiness_html = False
                 continue
             checks = company._l10n_pl_ksef_offline_readiness_checks()
-            ready = all(check["ok"] for check in checks)
+            # A drill is advice, not a condition: a company that never rehearsed can still issue offline.
+            ready = all(check["ok"] for check in checks if check["key"] not in ADVISORY_CHECKS)
+
+            def style(check):
+                if check["ok"]:
+                    return "text-success", "fa-check"
+                return ("text-muted", "fa-info-circle") if check["key"] in ADVISORY_CHECKS else ("text-danger", "fa-times")
+            # <i></i>, never <i/>: in HTML a self-closing <i> opens an element the next lines nest in.
             rows = Markup("").join(
-                Markup('<li class="%s"><i class="fa %s me-1"/>%s</li>') % (
-                    "text-success" if check["ok"] else "text-danger",
-                    "fa-check" if check["ok"] else "fa-times", check["text"])
+                Markup('<li class="%s"><i class="fa %s me-1" role="img"></i>%s</li>') % (*style(check), check["text"])
                 for check in checks)
             title = _("Ready to issue invoices offline.") if ready else _("Not ready to issue invoices offline:")
             company.l10n_pl_ksef_offline_ready = ready

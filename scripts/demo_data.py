@@ -1,9 +1,13 @@
 # pylint: disable=print-used  # a command-line program: printing is its output
 # Run inside `odoo shell` (scripts/setup.sh does it): a Polish demo company with customers
-# of every KSeF buyer kind and products at every VAT rate.  Idempotent.
+# of every KSeF buyer kind and products at every VAT rate, ready to issue offline (an ECDSA P-256
+# Offline certificate, a person responsible for submissions, the simulator's Latarnia) and in
+# Polish (installed, used by the company, its Polish customers and the administrator).  Idempotent.
+import base64
 import os
 
 from odoo import Command
+from odoo.addons.l10n_pl_ksef.ksef import devcerts
 
 company = env.ref("base.main_company")
 if company.country_id.code != "PL" or not company.chart_template:
@@ -42,6 +46,19 @@ for values in customers:
     if not Partner.search([("name", "=", values["name"])], limit=1):
         Partner.create(values)
 
+# Polish: installed with every installed module's terms, used by the company, its Polish
+# customers and the administrator (the README's outage rehearsal reads in Polish).
+if not env["res.lang"].search([("code", "=", "pl_PL"), ("active", "=", True)]):
+    env["base.language.install"].create({"lang_ids": [Command.set(env.ref("base.lang_pl").ids)]}).lang_install()
+polish_customers = Partner.search([("name", "in", [c["name"] for c in customers]),
+                                   ("country_id", "=", env.ref("base.pl").id)])
+(company.partner_id | polish_customers).filtered(lambda p: p.lang != "pl_PL").write({"lang": "pl_PL"})
+admin = env.ref("base.user_admin")
+if admin.lang != "pl_PL":
+    admin.lang = "pl_PL"
+if not admin.tz:
+    admin.tz = "Europe/Warsaw"
+
 def tax(xmlid):
     return env["account.chart.template"].with_company(company).ref(xmlid, raise_if_not_found=False)
 
@@ -72,6 +89,22 @@ if not company.l10n_pl_ksef_base_url:
         "l10n_pl_ksef_auth_method": "token",
         "l10n_pl_ksef_token": os.environ.get("KSEF_SIM_TOKEN", "demo-ksef-token"),
     })
+
+# Offline-ready out of the box: an ECDSA P-256 KSeF-like Offline certificate of the company's NIP
+# (self-made for the simulator: KOD II is signed and verifies, but only KSeF's own certificates
+# pass the Ministry's scan), the administrator responsible for submissions, the simulator's Latarnia.
+if not company.l10n_pl_ksef_offline_certificate_id:
+    certificate, key = devcerts.make_certificate(devcerts.OFFLINE, "5265877635", key_type="ec", name=company.name)
+    cert_pem, key_pem = devcerts.to_pem(certificate, key)
+    env["l10n_pl_ksef.certificate.upload"].create({
+        "company_id": company.id, "name": "KSeF Offline (demo, ECDSA P-256)", "file_format": "pem",
+        "certificate_file": base64.b64encode(cert_pem), "key_file": base64.b64encode(key_pem),
+        "use_as_offline": True,
+    }).action_upload()
+if not company.l10n_pl_ksef_responsible_id:
+    company.l10n_pl_ksef_responsible_id = admin
+if not company.l10n_pl_ksef_latarnia_url and company.l10n_pl_ksef_environment == "simulator":
+    company.l10n_pl_ksef_latarnia_url = company.l10n_pl_ksef_base_url
 
 # Servers without internet validate against a local copy of the FA(3) schema.
 xsd_folder = os.environ.get("KSEF_XSD_DIR")

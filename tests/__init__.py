@@ -18,3 +18,7 @@ from . import test_tours
 from . import test_tour_drill
 from . import test_certificate_enrollment
 from . import test_tour_certificates
+from . import test_ksef_number_environment
+from . import test_kod2_serial
+from . import test_accountant_day
+from . import test_tours_day

@@ -189,8 +189,8 @@ class KsefOfflineTestMixin:
             "use_as_offline": use_as_offline,
             **values,
         })
-        action = wizard.action_upload()
-        return cls.env["certificate.certificate"].sudo().browse(action["res_id"]), certificate, key
+        wizard.action_upload()
+        return wizard.certificate_id, certificate, key
 
     @classmethod
     def _ksef_setup_offline_issuing(cls, fallback="auto"):

@@ -86,6 +86,8 @@ class TestOffline(KsefOfflineTestMixin, KsefTestCommon):
         # refuses creation dates before September 2025, so the clock is not turned back)
         move = self._ksef_invoice(invoice_date=datetime.date(2025, 7, 8))
         move.action_l10n_pl_ksef_issue_offline24()
+        # ...but the invoice counts as issued offline on that Wednesday, before the failure.
+        move.sudo().l10n_pl_ksef_offline_issued_at = datetime.datetime(2025, 7, 8, 10, 0)
         self.assertEqual(move.l10n_pl_ksef_deadline, datetime.date(2025, 7, 9))
         failure = self._event("FAILURE", datetime.datetime(2025, 7, 9, 7, 0), notice_ref="K/2025/AWR/01")
         self.assertFalse(move.l10n_pl_ksef_deadline, "unknown while the failure goes on")
@@ -94,7 +96,7 @@ class TestOffline(KsefOfflineTestMixin, KsefTestCommon):
         self.assertEqual(move.l10n_pl_ksef_deadline, datetime.date(2025, 7, 22))
         self.assertEqual(move.l10n_pl_ksef_deadline_event_id, failure)
         self.assertIn("7 business days", move.l10n_pl_ksef_deadline_reason)
-        self.assertIn("2025-07-22", move.message_ids[0].body)
+        self.assertIn("07/22/2025", move.message_ids[0].body, "the date in the reader's format")
         # announced after its deadline had passed, the failure revives nothing
         earlier = self._ksef_invoice(invoice_date=datetime.date(2025, 7, 1))
         earlier.action_l10n_pl_ksef_issue_offline24()
@@ -117,7 +119,8 @@ class TestOffline(KsefOfflineTestMixin, KsefTestCommon):
         move.action_l10n_pl_ksef_issue_offline24()
         before = move.l10n_pl_ksef_deadline
         now = fields.Datetime.now()
-        notice = self._event("FAILURE", now - datetime.timedelta(hours=1), now - datetime.timedelta(minutes=5),
+        # Going on when the invoice was issued (a failure over before that would move nothing).
+        notice = self._event("FAILURE", now - datetime.timedelta(hours=1), now + datetime.timedelta(minutes=5),
                              notice_ref="K/2026/AWR/02", published=now - datetime.timedelta(hours=1))
         expected = ksef_calendar.add_business_days(fields.Date.context_today(move.with_context(tz="Europe/Warsaw")), 7)
         self.assertEqual(move.l10n_pl_ksef_deadline, expected)

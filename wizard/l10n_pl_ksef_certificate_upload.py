@@ -23,6 +23,7 @@ class L10nPlKsefCertificateUpload(models.TransientModel):
     key_file = fields.Binary(string="Private key file", attachment=False)
     key_filename = fields.Char()
     password = fields.Char(help="The password of the private key or PKCS#12 file, if it has one.")
+    certificate_id = fields.Many2one("certificate.certificate", string="Uploaded certificate", readonly=True)
     use_as_offline = fields.Boolean(
         string="Use as the company's Offline certificate", default=True,
         help="Sign KOD II of invoices issued offline with this certificate.",
@@ -71,10 +72,19 @@ class L10nPlKsefCertificateUpload(models.TransientModel):
                 raise UserError(_("The private key of certificate %s could not be stored.", self.name))
             if self.use_as_offline:
                 self.company_id.l10n_pl_ksef_offline_certificate_id = certificate
+        self.certificate_id = certificate
+        # Say what was stored and stay where the administrator was (no raw certificate form).
+        kind = dict(certificate._fields["l10n_pl_ksef_kind"]._description_selection(self.env)).get(
+            certificate.l10n_pl_ksef_kind, "")
+        message = _("Certificate %(name)s (%(kind)s, serial %(serial)s) is stored, valid until %(date)s.",
+                    name=certificate.name, kind=kind, serial=certificate.l10n_pl_ksef_serial,
+                    date=self.env["account.move"]._l10n_pl_ksef_moment_text(certificate.date_end))
+        if self.use_as_offline:
+            message = _("%(message)s It signs KOD II of %(company)s's invoices issued offline from now on.",
+                        message=message, company=self.company_id.name)
         return {
-            "type": "ir.actions.act_window",
-            "res_model": "certificate.certificate",
-            "res_id": certificate.id,
-            "view_mode": "form",
-            "target": "current",
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {"type": "success", "title": _("KSeF certificate uploaded"), "message": message,
+                       "sticky": False, "next": {"type": "ir.actions.client", "tag": "soft_reload"}},
         }

@@ -265,3 +265,13 @@ def test_all_errors_are_value_errors_with_codes():
         assert issubclass(error, kc.CertificateError) and issubclass(error, ValueError)
         codes.add(error.code)
     assert len(codes) == 10
+
+
+def test_20_byte_serial_is_written_as_kod2_needs_it():
+    """cryptography's default serial (20 random bytes) is kept whole, as KOD II carries it."""
+    cert, key = devcerts.make_certificate(devcerts.OFFLINE, NIP, key_type="ec", serial=(1 << 158) | 0xABC)
+    cert_pem, key_pem = devcerts.to_pem(cert, key)
+    loaded = kc.load_pem(cert_pem, key_pem)
+    assert loaded.serial == "40" + "00" * 17 + "0ABC"
+    url = qr.check_signer(loaded.serial, loaded.private_key, loaded.certificate, NIP)
+    assert "/%s/" % loaded.serial in url

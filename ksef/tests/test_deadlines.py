@@ -2,6 +2,7 @@ import datetime
 import json
 import os
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -221,3 +222,63 @@ def test_event_from_latarnia_message():
     assert event.end_date == D(2025, 7, 12)   # 00:30 CEST on Saturday
     assert dl.effective_deadline(dl.OFFLINE24, D(2025, 7, 8), [event]).deadline == D(2025, 7, 22)
     assert KsefEvent.from_latarnia(dict(message, end=None)).ongoing
+
+
+# ---- the moment of issue against the moments of an event (issue 15, point 8) -----------------
+
+WARSAW = ZoneInfo("Europe/Warsaw")
+
+
+def at(day, hour, minute=0):
+    """A Warsaw wall-clock moment (aware)."""
+    return datetime.datetime(2026, 12, day, hour, minute, tzinfo=WARSAW)
+
+
+# Wednesday 2 December 2026: next business day Thursday 3rd; 7 business days after the 2nd: 11th.
+def test_failure_ended_earlier_the_same_day_does_not_move_an_offline24_deadline():
+    ended = failure(at(2, 8), at(2, 10), published=at(2, 8))
+    result = dl.effective_deadline(dl.OFFLINE24, D(2026, 12, 2), [ended], issued_at=at(2, 11))
+    assert (result.deadline, result.reason) == (D(2026, 12, 3), dl.REASON_OFFLINE24)
+    # Without the moment (dates only) the same-day failure still counts: the old behaviour.
+    assert dl.effective_deadline(dl.OFFLINE24, D(2026, 12, 2), [ended]).deadline == D(2026, 12, 11)
+
+
+def test_failure_announced_later_the_same_day_moves_the_deadline():
+    later = failure(at(2, 9, 30), at(2, 10), published=at(2, 9, 30))
+    result = dl.effective_deadline(dl.OFFLINE24, D(2026, 12, 2), [later], issued_at=at(2, 9))
+    assert (result.deadline, result.reason) == (D(2026, 12, 11), dl.REASON_FAILURE)
+
+
+@pytest.mark.parametrize("end_minute, moved", [(59, False), (0, True), (1, True)])
+def test_boundary_end_against_the_moment_of_issue(end_minute, moved):
+    """Ending one minute before, exactly at, or one minute after the issue at 12:00."""
+    end = at(2, 11, 59) if end_minute == 59 else at(2, 12, end_minute)
+    event = failure(at(2, 8), end, published=at(2, 8))
+    result = dl.effective_deadline(dl.OFFLINE24, D(2026, 12, 2), [event], issued_at=at(2, 12))
+    assert result.deadline == (D(2026, 12, 11) if moved else D(2026, 12, 3))
+
+
+def test_moments_compare_across_time_zones_and_naive_utc():
+    # 10:00 Warsaw = 09:00 UTC: a failure ending then is over before an invoice issued at 09:30 UTC
+    event = failure(at(2, 8), at(2, 10), published=at(2, 8))
+    issued_naive_utc = datetime.datetime(2026, 12, 2, 9, 30)
+    assert dl.effective_deadline(dl.OFFLINE24, D(2026, 12, 2), [event], issued_at=issued_naive_utc).deadline \
+        == D(2026, 12, 3)
+    issued_before = datetime.datetime(2026, 12, 2, 8, 30)   # 09:30 Warsaw, the failure still going on
+    assert dl.effective_deadline(dl.OFFLINE24, D(2026, 12, 2), [event], issued_at=issued_before).deadline \
+        == D(2026, 12, 11)
+
+
+def test_late_evening_end_is_the_next_polish_day():
+    # Ends 23:30 UTC on the 2nd = 00:30 on the 3rd in Warsaw: seven business days from the 3rd.
+    event = failure(at(2, 20), datetime.datetime(2026, 12, 2, 23, 30, tzinfo=UTC), published=at(2, 20))
+    result = dl.effective_deadline(dl.OFFLINE24, D(2026, 12, 2), [event], issued_at=at(2, 19))
+    assert result.deadline == D(2026, 12, 14)
+
+
+def test_date_only_end_still_compares_by_date():
+    event = failure(D(2026, 12, 2), D(2026, 12, 2))
+    assert dl.effective_deadline(dl.OFFLINE24, D(2026, 12, 2), [event], issued_at=at(2, 23)).deadline \
+        == D(2026, 12, 11)
+    assert dl.effective_deadline(dl.OFFLINE24, D(2026, 12, 3), [event], issued_at=at(3, 8)).deadline \
+        == D(2026, 12, 4)

@@ -8,10 +8,12 @@ import time
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.backends import default_backend
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from cryptography.x509.oid import NameOID
 
 from ksef import crypto, devcerts, qr
 
@@ -192,8 +194,38 @@ def test_valid_other_context_types_and_serial_forms():
     assert "/NipVatUe/1111111111-DE123456789/" in qr.certificate_string_to_sign("test", "NipVatUe", "1111111111-DE123456789", "1111111111", 0x01F20A5D352AE590, h)
     assert "/PeppolId/PPL123456/" in qr.certificate_string_to_sign("test", "PeppolId", "PPL123456", "1111111111", "01F20A5D352AE590", h)
     assert qr.normalize_serial(0xAB) == "00000000000000AB"
-    with pytest.raises(ValueError):
-        qr.normalize_serial(1 << 64)
+    # Longer than KSeF's own 8 bytes: the big-endian bytes of the DER INTEGER, as X509Certificate2.SerialNumber
+    assert qr.normalize_serial(1 << 64) == "010000000000000000"
+    assert qr.normalize_serial(0x80 << 64) == "00800000000000000000"     # sign byte, as in DER
+    assert qr.normalize_serial((1 << 159) - 1) == "7F" + "FF" * 19       # 20 bytes, the X.509 maximum
+    for bad in (1 << 159, 0, -5):
+        with pytest.raises(qr.Kod2SerialError):
+            qr.normalize_serial(bad)
+    assert qr.normalize_serial("3a" * 20) == "3A" * 20
+    with pytest.raises(qr.Kod2SerialError):
+        qr.normalize_serial("3A" * 21)
+
+
+def test_kod2_with_a_20_byte_serial_certificate():
+    """A certificate made the way cryptography and most CAs make them (20 random bytes of serial)
+    gives a KOD II that parses, verifies and carries the serial's full hex (issue 15)."""
+    key = devcerts.new_private_key("ec")
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Offline")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    serial = x509.random_serial_number() | (1 << 158)   # 20 bytes for sure
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(serial).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .sign(key, hashes.SHA256()))
+    text = qr.serial_hex(cert.serial_number)
+    assert len(text) == 40 and int(text, 16) == serial
+    url = qr.check_signer(text, key, cert, "5265877635")
+    assert qr.parse_certificate_url(url).certificate_serial == text
+    assert qr.verify_certificate_url(url, cert)
+    other = devcerts.new_private_key("ec")
+    with pytest.raises(qr.Kod2KeyError, match="does not verify"):
+        qr.check_signer(text, other, cert)
+    with pytest.raises(qr.Kod2KeyError, match="P-256"):
+        qr.check_signer(text, ec.generate_private_key(ec.SECP384R1()), cert)
 
 
 def test_kod1_input_validation():

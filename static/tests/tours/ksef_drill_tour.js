@@ -197,7 +197,8 @@ registry.category("web_tour.tours").add("l10n_pl_ksef_tour_drill", {
         },
         {
             content: "The line has its price and the 23% tax",
-            trigger: ".o_field_widget[name='invoice_line_ids'] .o_data_row:contains('Szkolenie'):contains('23%')",
+            // The row may still be in edit mode (the product is then an input's value, not text).
+            trigger: ".o_field_widget[name='invoice_line_ids'] .o_data_row [name='tax_ids'] .o_tag:contains('23%')",
         },
         {
             content: "Confirm the invoice",

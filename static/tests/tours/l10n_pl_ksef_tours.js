@@ -243,13 +243,8 @@ registry.category("web_tour.tours").add("l10n_pl_ksef_tour_certificate_settings"
             run: "click",
         },
         {
-            content: "The certificate is stored: an Offline certificate with its serial",
-            trigger: ".o_action_manager .o_form_view .o_field_widget[name='l10n_pl_ksef_kind']:contains('Offline')",
-        },
-        {
-            content: "Back to the settings",
-            trigger: ".o_breadcrumb .breadcrumb-item a",
-            run: "click",
+            content: "The certificate is stored, and the administrator is told so where he was",
+            trigger: ".o_notification:contains('KSeF Offline 2026')",
         },
         {
             content: "Open the Invoicing settings again",
