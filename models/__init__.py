@@ -21,3 +21,5 @@ from . import account_move_ksef_jpk
 from . import l10n_pl_ksef_jpk_period
 from . import l10n_pl_ksef_jpk_export
 from . import res_company_jpk
+from . import l10n_pl_ksef_event_notice
+from . import account_move_ksef_evidence
