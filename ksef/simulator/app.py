@@ -24,6 +24,7 @@ from .. import upo as upo_xml
 from ..ksef_number import crc8, make_ksef_number
 from . import keys as mf_keys
 from . import script as outage_script
+from .collective import CollectiveIdentifiersMixin
 from .invoices import InvoiceInspector, default_shared_dir
 from .ratelimit import RateLimiter
 from .wire import (ApiError, ProblemError, Response, json_response, too_many_requests, utc_iso,
@@ -152,7 +153,7 @@ def _context_nip(context_type, context_value):
     return None
 
 
-class SimulatorApp:
+class SimulatorApp(CollectiveIdentifiersMixin):
     def __init__(self, store, xsd_dir=None, tokens=(), rate_limits="production",
                  processing_delay=0.2, access_token_ttl=900.0, seed=0):
         self.store = store
@@ -347,6 +348,7 @@ class SimulatorApp:
             ("POST", r"/_control/script", self.control_set_script, "control"),
             ("POST", r"/_control/script/advance", self.control_advance_script, "control"),
             ("POST", r"/_control/script/clear", self.control_clear_script, "control"),
+            *self.collective_routes(),
         ]
         return [(method, re.compile("^%s$" % pattern), handler, auth) for method, pattern, handler, auth in table]
 
