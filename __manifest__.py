@@ -40,6 +40,7 @@
         "views/res_config_settings_jpk_views.xml",
         "report/l10n_pl_ksef_evidence_report.xml",
         "views/l10n_pl_ksef_evidence_views.xml",
+        "views/l10n_pl_ksef_payments_views.xml",
     ],
     "assets": {
         "web.assets_tests": [

@@ -23,3 +23,6 @@ from . import l10n_pl_ksef_jpk_export
 from . import res_company_jpk
 from . import l10n_pl_ksef_event_notice
 from . import account_move_ksef_evidence
+from . import l10n_pl_ksef_collective_identifier
+from . import account_move_ksef_payments
+from . import account_bank_statement_line_ksef
