@@ -26,3 +26,4 @@ from . import account_move_ksef_evidence
 from . import l10n_pl_ksef_collective_identifier
 from . import account_move_ksef_payments
 from . import account_bank_statement_line_ksef
+from . import account_move_ksef_classification

@@ -19,3 +19,4 @@ from . import test_tour_drill
 from . import test_jpk
 from . import test_evidence
 from . import test_ksef_payments
+from . import test_ksef_classification
