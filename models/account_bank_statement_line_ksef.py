@@ -61,8 +61,8 @@ class AccountBankStatementLine(models.Model):
         moves = moves.filtered(lambda m: m.state == "posted" and m.payment_state not in ("paid", "reversed")
                                and (m.move_type in ("out_invoice", "in_refund") if inbound
                                     else m.move_type in ("in_invoice", "out_refund")))
-        lines = moves.line_ids.filtered(lambda l: l.account_type in ("asset_receivable", "liability_payable")
-                                        and not l.reconciled)
+        lines = moves.line_ids.filtered(lambda line: line.account_type in ("asset_receivable", "liability_payable")
+                                        and not line.reconciled)
         if not lines or len(lines.account_id) != 1 or len(moves.commercial_partner_id) != 1:
             return Move
         open_balance = sum(lines.mapped("amount_residual"))
@@ -73,15 +73,15 @@ class AccountBankStatementLine(models.Model):
     def _l10n_pl_ksef_reconcile(self):
         """Reconcile each line with the invoices its KSeF numbers name. Returns the lines done."""
         done = self.browse()
-        for st_line in self.filtered(lambda l: not l.is_reconciled):
+        for st_line in self.filtered(lambda line: not line.is_reconciled):
             rule = self.env["account.reconcile.model"]._l10n_pl_ksef_default_model(st_line.company_id)
             if not rule.active or (rule.match_journal_ids and st_line.journal_id not in rule.match_journal_ids):
                 continue
             moves = st_line._l10n_pl_ksef_matched_moves()
             if not moves:
                 continue
-            counterpart = moves.line_ids.filtered(lambda l: l.account_type in ("asset_receivable", "liability_payable")
-                                                  and not l.reconciled)
+            counterpart = moves.line_ids.filtered(lambda line: line.account_type in ("asset_receivable", "liability_payable")
+                                                  and not line.reconciled)
             partner = moves.commercial_partner_id
             _liquidity, suspense, _other = st_line.with_context(skip_account_move_synchronization=True)._seek_for_lines()
             if len(suspense) != 1:
@@ -110,11 +110,11 @@ class AccountBankStatementLine(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         lines = super().create(vals_list)
-        auto = lines.filtered(lambda l: l.company_id.account_fiscal_country_id.code == "PL" and (
-            ksef_payments.find_ksef_numbers(l._l10n_pl_ksef_text())
-            or ksef_payments.find_collective_identifiers(l._l10n_pl_ksef_text())))
+        auto = lines.filtered(lambda line: line.company_id.account_fiscal_country_id.code == "PL" and (
+            ksef_payments.find_ksef_numbers(line._l10n_pl_ksef_text())
+            or ksef_payments.find_collective_identifiers(line._l10n_pl_ksef_text())))
         if auto:
             rules = {company: self.env["account.reconcile.model"]._l10n_pl_ksef_default_model(company)
                      for company in auto.company_id}
-            auto.filtered(lambda l: rules[l.company_id].auto_reconcile)._l10n_pl_ksef_reconcile()
+            auto.filtered(lambda line: rules[line.company_id].auto_reconcile)._l10n_pl_ksef_reconcile()
         return lines

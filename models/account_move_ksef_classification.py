@@ -34,7 +34,10 @@ class AccountMove(models.Model):
         super()._l10n_pl_ksef_after_numbered(results)
         for result in results:
             move = result["move"]
-            if move not in self or move._l10n_pl_ksef_is_offline() or move.l10n_pl_ksef_ksef_offline:
+            document = result.get("document")
+            # What we declared: the submission's offlineMode (the invoice's mode when unknown).
+            declared_offline = document.offline_mode if document else move._l10n_pl_ksef_is_offline()
+            if move not in self or declared_offline or move._l10n_pl_ksef_is_offline() or move.l10n_pl_ksef_ksef_offline:
                 continue
             if self._l10n_pl_ksef_invoicing_mode(result) == "Offline":
                 move._l10n_pl_ksef_mark_ksef_offline()
@@ -69,9 +72,10 @@ class AccountMove(models.Model):
                 signer.serial, self.l10n_pl_ksef_xml_hash, signer.private_key)
             values["l10n_pl_ksef_offline_certificate_serial"] = signer.serial
         self.sudo()._l10n_pl_ksef_write(values)
-        note = _("KSeF recorded invoice %(invoice)s as an OFFLINE invoice (it reached KSeF after the day of its issue "
-                 "date). Print it again and hand the buyer the new printout: it carries KOD I \"OFFLINE\" and KOD II "
-                 "(CERTYFIKAT).", invoice=self.display_name)
+        note = _("KSeF recorded invoice %(invoice)s (KSeF number %(number)s) as an OFFLINE invoice (it reached KSeF "
+                 "after the day of its issue date). Print it again and hand the buyer the new printout: it carries "
+                 "KOD I \"OFFLINE\" and KOD II (CERTYFIKAT).", invoice=self.display_name,
+                 number=self.l10n_pl_ksef_number)
         if problem:
             note += " " + _("KOD II cannot be signed now: %(problem)s", problem=problem)
         self.message_post(body=Markup("<p>%s</p>") % note)

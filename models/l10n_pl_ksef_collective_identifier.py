@@ -43,7 +43,8 @@ class L10nPlKsefCollectiveIdentifier(models.Model):
             raise AccessError(_("A KSeF collective identifier cannot be changed."))
         return super().write(vals)
 
-    def unlink(self):
+    @api.ondelete(at_uninstall=False)
+    def _unlink_never(self):
         raise UserError(_("KSeF collective identifier %(number)s is known to KSeF and is kept.",
                           number=", ".join(self.mapped("name"))))
 

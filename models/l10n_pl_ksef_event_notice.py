@@ -31,15 +31,16 @@ class L10nPlKsefEventNotice(models.Model):
                                help="The Latarnia URL it was read from, or who entered it by hand.")
 
     def write(self, vals):
-        raise UserError(_("KSeF notices are kept verbatim as evidence and cannot be changed."))
+        if self:
+            raise UserError(_("KSeF notices are kept verbatim as evidence and cannot be changed."))
+        return super().write(vals)
 
-    def unlink(self):
-        raise UserError(_("KSeF notices are kept verbatim as evidence and cannot be deleted."))
-
-    def _l10n_pl_ksef_drop(self):
-        """Only the simulated notices of a drill go, with their event (see the event's unlink)."""
-        drill = self.filtered(lambda n: n.event_id.environment == "simulator")
-        return models.Model.unlink(drill.sudo())
+    @api.ondelete(at_uninstall=False)
+    def _unlink_never(self):
+        # Only the simulated notices of a drill go, with their event (see the event's unlink).
+        if not self.env.context.get("l10n_pl_ksef_drop_drill_notices") or any(
+                notice.event_id.environment != "simulator" for notice in self):
+            raise UserError(_("KSeF notices are kept verbatim as evidence and cannot be deleted."))
 
     @api.model
     def _l10n_pl_ksef_archive(self, event, raw, fetched_from, version=None):
@@ -74,13 +75,17 @@ class L10nPlKsefEvent(models.Model):
                 event._l10n_pl_ksef_archive_manual()
         return result
 
-    def unlink(self):
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_real_notice(self):
         # The drill's simulated notices are no Ministry notices: they may go.
         real = self.filtered(lambda e: e.environment != "simulator")
         if real:
             raise UserError(_("KSeF notice %(notice)s is evidence for invoices issued offline and is never deleted; "
                               "archive it instead.", notice=", ".join(real.mapped("display_title"))))
-        self.sudo().notice_ids._l10n_pl_ksef_drop()
+
+    def unlink(self):
+        self._unlink_except_real_notice()
+        self.sudo().notice_ids.with_context(l10n_pl_ksef_drop_drill_notices=True).unlink()
         return super().unlink()
 
     def _l10n_pl_ksef_archive_manual(self):

@@ -96,12 +96,12 @@ class L10nPlKsefJpkPeriod(models.Model):
                                   period=", ".join(self.filtered(lambda p: p.state == "filed").mapped("name"))))
         return super().write(vals)
 
-    def unlink(self):
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_filed(self):
         filed = self.filtered(lambda p: p.state == "filed")
         if filed:
             raise UserError(_("JPK_VAT period %(period)s is filed and is kept as evidence.",
                               period=", ".join(filed.mapped("name"))))
-        return super().unlink()
 
     # ---- the register -----------------------------------------------------------------------
 
