@@ -16,7 +16,7 @@ class L10nPlKsefJpkPeriod(models.Model):
     def _l10n_pl_ksef_export_columns(self):
         Line = self.env["l10n_pl_ksef.jpk.line"]
         names = ["document", "date", "partner_name", "partner_vat", *AMOUNT_FIELDS, "value", "needs_correction",
-                 "will_need_correction"]
+                 "will_need_correction", "added_after_filing"]
         return [(name, Line._fields[name].get_description(self.env)["string"]) for name in names]
 
     def _l10n_pl_ksef_export_rows(self):
@@ -29,7 +29,7 @@ class L10nPlKsefJpkPeriod(models.Model):
             row = []
             for name, _label in columns:
                 value = line[name]
-                if name in ("needs_correction", "will_need_correction"):
+                if name in ("needs_correction", "will_need_correction", "added_after_filing"):
                     value = yes if value else no
                 elif name == "value" and line.problem:
                     value = _("NO KSeF NUMBER")

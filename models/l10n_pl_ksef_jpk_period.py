@@ -57,6 +57,7 @@ class L10nPlKsefJpkPeriod(models.Model):
             else:
                 period.name = "%s – %s" % (period.date_from, period.date_to)
 
+    @api.depends("state", "line_ids", "line_ids.needs_correction")
     def _compute_counts(self):
         for period in self:
             lines = period.line_ids
@@ -116,16 +117,22 @@ class L10nPlKsefJpkPeriod(models.Model):
             ("date", ">=", self.date_from), ("date", "<=", self.date_to),
         ], order="date, name, id")
 
-    def _l10n_pl_ksef_refresh(self):
-        """Rebuild the register lines as of the filing date (today while not filed)."""
+    def _l10n_pl_ksef_refresh(self, rebuild=False):
+        """Rebuild the register lines as of the filing date (today while not filed). A filed
+        register stays as filed (unless ``rebuild``, when the filing is recorded): documents posted
+        into the period since are only added, flagged for the correction they call for."""
+        Line = self.env["l10n_pl_ksef.jpk.line"].sudo()
         for period in self:
             period.check_access("read")
             as_of = period._l10n_pl_ksef_as_of()
-            values = [dict(period._l10n_pl_ksef_line_values(move, as_of), period_id=period.id)
-                      for move in period._l10n_pl_ksef_moves()]
-            Line = self.env["l10n_pl_ksef.jpk.line"].sudo()
+            moves = period._l10n_pl_ksef_moves()
+            if period.state == "filed" and not rebuild:
+                moves -= period.sudo().line_ids.move_id
+                Line.create([dict(period._l10n_pl_ksef_line_values(move, as_of), period_id=period.id,
+                                  added_after_filing=True) for move in moves])
+                continue
             Line.search([("period_id", "=", period.id)]).unlink()
-            Line.create(values)
+            Line.create([dict(period._l10n_pl_ksef_line_values(move, as_of), period_id=period.id) for move in moves])
         return True
 
     @api.model
@@ -188,7 +195,7 @@ class L10nPlKsefJpkPeriod(models.Model):
                               period=self.name, date=filing_date))
         self.sudo().write({"state": "filed", "filing_date": filing_date, "filed_by": self.env.uid,
                            "filed_at": fields.Datetime.now()})
-        self._l10n_pl_ksef_refresh()
+        self._l10n_pl_ksef_refresh(rebuild=True)
         return True
 
     # ---- periods to correct -----------------------------------------------------------------
@@ -196,8 +203,10 @@ class L10nPlKsefJpkPeriod(models.Model):
     @api.model
     def action_l10n_pl_ksef_periods_to_correct(self):
         """The filed periods whose JPK_VAT must be corrected: lines filed as DI (offline24 or
-        unavailability invoices) whose invoice has its KSeF number now."""
+        unavailability invoices) whose invoice has its KSeF number now, documents posted into
+        the period after the filing, documents cancelled since."""
         periods = self.search([("state", "=", "filed")])
+        periods._l10n_pl_ksef_refresh()
         to_correct = periods.filtered("needs_correction")
         return {
             "type": "ir.actions.act_window",
@@ -243,16 +252,24 @@ class L10nPlKsefJpkLine(models.Model):
         help="An offline24 or unavailability invoice without a KSeF number on the filing day: the JPK_VAT must be "
              "corrected once it has its number.")
     current_ksef_number = fields.Char(related="move_id.l10n_pl_ksef_number", string="KSeF number now")
-    needs_correction = fields.Boolean(string="Needs JPK correction", compute="_compute_needs_correction")
+    added_after_filing = fields.Boolean(
+        string="Added after filing", help="Posted into the period after its JPK_VAT was filed: not in the filed file.")
+    needs_correction = fields.Boolean(
+        string="Needs JPK correction", compute="_compute_needs_correction",
+        help="The filed JPK_VAT must be corrected for this line: filed as DI and numbered since, added after filing, "
+             "or cancelled since.")
 
     def _compute_value(self):
         for line in self:
             line.value = line.ksef_number or line.marker or ""
 
-    @api.depends("move_id.l10n_pl_ksef_number", "marker", "period_id.filing_date")
+    @api.depends("move_id.l10n_pl_ksef_number", "move_id.state", "marker", "period_id.filing_date",
+                 "added_after_filing")
     def _compute_needs_correction(self):
         for line in self:
             period = line.period_id
-            line.needs_correction = bool(
-                period.filing_date and line.marker == ksef_jpk.DI
-                and ksef_jpk.needs_correction(line.move_id.sudo()._l10n_pl_ksef_jpk_document(), period.filing_date))
+            move = line.move_id.sudo()
+            line.needs_correction = bool(period.filing_date) and (
+                line.added_after_filing or not move or move.state != "posted"
+                or (line.marker == ksef_jpk.DI
+                    and ksef_jpk.needs_correction(move._l10n_pl_ksef_jpk_document(), period.filing_date)))

@@ -8,6 +8,8 @@ from lxml import etree
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
 
+from ..ksef import evidence as ksef_evidence
+from ..models.account_move_ksef_evidence import _safe
 from .common import KsefOfflineTestMixin, KsefSimulatorCommon
 
 D = datetime.date
@@ -126,6 +128,22 @@ class TestJpkRegister(KsefOfflineTestMixin, KsefSimulatorCommon):
         self.assertTrue({"OFF", "BFK", "DI", online.l10n_pl_ksef_number, offline24.name} <= texts, texts)
         action = period.action_l10n_pl_ksef_export_xlsx()
         self.assertTrue(action["url"].startswith("/web/content/"))
+
+        # An invoice posted into October after the filing: added, flagged; the filed lines stay.
+        late = self._ksef_invoice(partner=self.buyer_consumer, invoice_date=D(2026, 10, 30)).with_user(self.user)
+        period.action_l10n_pl_ksef_refresh()
+        late_line = period.line_ids.filtered(lambda line: line.move_id == late)
+        self.assertTrue(late_line.added_after_filing and late_line.needs_correction)
+        self.assertEqual({line.move_id: line.value for line in period.line_ids if line.move_id != late}, expected)
+        self.assertEqual(period.correction_count, 2)
+
+        # The evidence pack of the period's offline invoices: one folder each.
+        data = period.line_ids.move_id.filtered("l10n_pl_ksef_offline_mode")._l10n_pl_ksef_evidence_pack()
+        self.assertEqual(ksef_evidence.verify_zip(data), [])
+        with zipfile.ZipFile(io.BytesIO(data)) as pack:
+            folders = {name.split("/")[0] for name in pack.namelist() if "/" in name}
+        self.assertTrue({_safe(offline24.name), _safe(emergency.name), _safe(total.name)} <= folders, folders)
+        self.assertTrue(period.action_l10n_pl_ksef_evidence_pack()["url"].startswith("/web/content/"))
 
     def test_filing_is_forge_proof_and_checked(self):
         self._ksef_invoice(invoice_date=D(2026, 10, 5))
