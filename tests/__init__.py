@@ -20,3 +20,4 @@ from . import test_jpk
 from . import test_evidence
 from . import test_ksef_payments
 from . import test_ksef_classification
+from . import test_jpk_security
