@@ -27,3 +27,7 @@ from . import l10n_pl_ksef_collective_identifier
 from . import account_move_ksef_payments
 from . import account_bank_statement_line_ksef
 from . import account_move_ksef_classification
+from . import certificate_ksef_status
+from . import res_company_ksef_certificates
+from . import l10n_pl_ksef_certificate_request
+from . import l10n_pl_ksef_certificate_remote

@@ -21,3 +21,5 @@ from . import test_evidence
 from . import test_ksef_payments
 from . import test_ksef_classification
 from . import test_jpk_security
+from . import test_certificate_enrollment
+from . import test_tour_certificates

@@ -157,7 +157,9 @@ CREATE INDEX IF NOT EXISTS collective_identifier_invoices_ksef ON collective_ide
 # Tables emptied by a reset; the MF keys and the registered KSeF tokens survive it.
 RESETTABLE = ("challenges", "auth_operations", "sessions", "batch_parts", "invoices",
               "session_upo_pages", "latarnia_messages", "script_steps", "collective_identifiers",
-              "collective_identifier_invoices")
+              "collective_identifier_invoices",
+              # KSeF certificates (their tables: certificates_api.py); the CA key survives
+              "auth_certificates", "ksef_certificates", "certificate_enrollments", "certificate_limit_overrides")
 # meta keys emptied by a reset (what the outage script remembers between its steps)
 RESETTABLE_META = ("script_open_events", "script_connection")
 
