@@ -38,6 +38,12 @@
         "security/l10n_pl_ksef_certificate_request_security.xml",
         "views/l10n_pl_ksef_certificate_request_views.xml",
         "data/ir_cron_certificates.xml",
+        "security/l10n_pl_ksef_jpk_security.xml",
+        "views/l10n_pl_ksef_jpk_views.xml",
+        "views/res_config_settings_jpk_views.xml",
+        "report/l10n_pl_ksef_evidence_report.xml",
+        "views/l10n_pl_ksef_evidence_views.xml",
+        "views/l10n_pl_ksef_payments_views.xml",
     ],
     "assets": {
         "web.assets_tests": [

@@ -60,9 +60,12 @@ class LatarniaMessage:
     end: datetime.datetime = None
     version: int = None
     published: datetime.datetime = None
+    # The notice verbatim as Latarnia sent it, and the URL it came from: evidence for an auditor.
+    raw: dict = dataclasses.field(default=None, compare=False, repr=False)
+    fetched_from: str = dataclasses.field(default=None, compare=False)
 
     @classmethod
-    def from_json(cls, data):
+    def from_json(cls, data, fetched_from=None):
         event_id = data.get("eventId")
         try:
             event_id = int(event_id) if event_id is not None else None
@@ -79,6 +82,8 @@ class LatarniaMessage:
             end=parse_datetime(data.get("end")),
             version=data.get("version"),
             published=parse_datetime(data.get("published")),
+            raw=data,
+            fetched_from=fetched_from,
         )
 
     @property
@@ -135,17 +140,17 @@ class LatarniaClient:
                                       http_status=response.status_code) from exc
 
     @staticmethod
-    def _messages(items):
+    def _messages(items, fetched_from=None):
         if not isinstance(items, list):
             raise LatarniaUnavailable("Latarnia messages are not a list")
-        return [LatarniaMessage.from_json(item) for item in items if isinstance(item, dict)]
+        return [LatarniaMessage.from_json(item, fetched_from) for item in items if isinstance(item, dict)]
 
     def status(self):
         data = self._get("/status")
         if not isinstance(data, dict) or data.get("status") not in STATUSES:
             raise LatarniaUnavailable("Latarnia status answer is not understood: %r"
                                       % (data.get("status") if isinstance(data, dict) else type(data).__name__))
-        return LatarniaStatus(data["status"], self._messages(data.get("messages") or []))
+        return LatarniaStatus(data["status"], self._messages(data.get("messages") or [], self.base_url + "/status"))
 
     def messages(self):
-        return self._messages(self._get("/messages"))
+        return self._messages(self._get("/messages"), self.base_url + "/messages")

@@ -17,6 +17,16 @@ from . import account_move_ksef_correction
 from . import account_move_ksef_cockpit
 from . import l10n_pl_ksef_dashboard
 from . import l10n_pl_ksef_drill
+from . import account_move_ksef_jpk
+from . import l10n_pl_ksef_jpk_period
+from . import l10n_pl_ksef_jpk_export
+from . import res_company_jpk
+from . import l10n_pl_ksef_event_notice
+from . import account_move_ksef_evidence
+from . import l10n_pl_ksef_collective_identifier
+from . import account_move_ksef_payments
+from . import account_bank_statement_line_ksef
+from . import account_move_ksef_classification
 from . import certificate_ksef_status
 from . import res_company_ksef_certificates
 from . import l10n_pl_ksef_certificate_request

@@ -339,7 +339,8 @@ class AccountMove(models.Model):
         if status.is_success:
             upo_xml = self._l10n_pl_ksef_download_upo(client, document.session_reference,
                                                       invoice_reference=document.invoice_reference)
-            return self._l10n_pl_ksef_set_accepted(document, status.ksef_number, status.acquisition_date, upo_xml, common)
+            return self._l10n_pl_ksef_set_accepted(document, status.ksef_number, status.acquisition_date, upo_xml, common,
+                                                   invoicing_mode=status.invoicing_mode)
         error = status.error()
         if isinstance(error, ksef_errors.Duplicate) and self._l10n_pl_ksef_adopt_duplicate(document, client, error, common):
             return True
@@ -390,12 +391,13 @@ class AccountMove(models.Model):
         self._l10n_pl_ksef_set_accepted(document, original, acquisition, upo_xml, common, adopted=True)
         return True
 
-    def _l10n_pl_ksef_set_accepted(self, document, ksef_number, acquisition_date, upo_xml, common, adopted=False):
+    def _l10n_pl_ksef_set_accepted(self, document, ksef_number, acquisition_date, upo_xml, common, adopted=False,
+                                   invoicing_mode=None):
         self.ensure_one()
         return self._l10n_pl_ksef_apply_results([{
             "move": self, "document": document, "verdict": "adopted" if adopted else "accepted",
             "ksef_number": ksef_number, "acquisition_date": acquisition_date, "upo_xml": upo_xml,
-            "document_values": common,
+            "document_values": common, "invoicing_mode": invoicing_mode,
         }])
 
     def _l10n_pl_ksef_set_rejected(self, code, description, details, document=None, common=None):

@@ -532,7 +532,7 @@ class EngineJournal(submission.Journal):
             if outcome.status in (submission.ACCEPTED, submission.DUPLICATE_ADOPTED):
                 result.update(verdict="adopted" if outcome.status == submission.DUPLICATE_ADOPTED else "accepted",
                               ksef_number=outcome.ksef_number, acquisition_date=outcome.acquisition_date,
-                              upo_xml=outcome.upo_xml,
+                              upo_xml=outcome.upo_xml, invoicing_mode=outcome.invoicing_mode,
                               move_values={"l10n_pl_ksef_next_try": False, "l10n_pl_ksef_attempts": 0})
                 if outcome.session_upo is not None:
                     result["upo"] = self._session_upo(outcome.session_upo)

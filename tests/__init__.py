@@ -16,6 +16,11 @@ from . import test_i18n
 from . import test_drill
 from . import test_tours
 from . import test_tour_drill
+from . import test_jpk
+from . import test_evidence
+from . import test_ksef_payments
+from . import test_ksef_classification
+from . import test_jpk_security
 from . import test_certificate_enrollment
 from . import test_tour_certificates
 from . import test_ksef_number_environment

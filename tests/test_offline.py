@@ -125,7 +125,7 @@ class TestOffline(KsefOfflineTestMixin, KsefTestCommon):
         expected = ksef_calendar.add_business_days(fields.Date.context_today(move.with_context(tz="Europe/Warsaw")), 7)
         self.assertEqual(move.l10n_pl_ksef_deadline, expected)
         self.assertGreater(move.l10n_pl_ksef_deadline, before)
-        notice.unlink()
+        notice.action_archive()  # notices are evidence: archived, never deleted
         self.assertEqual(move.l10n_pl_ksef_deadline, before, "withdrawing the notice restores the deadline")
 
     # ---- automatic fallback ----------------------------------------------------------------

@@ -24,6 +24,7 @@ from .. import upo as upo_xml
 from ..ksef_number import crc8, make_ksef_number
 from . import keys as mf_keys
 from . import script as outage_script
+from .collective import CollectiveIdentifiersMixin
 from .certificates_api import CertificatesApiMixin
 from .invoices import InvoiceInspector, default_shared_dir
 from .ratelimit import RateLimiter
@@ -153,7 +154,7 @@ def _context_nip(context_type, context_value):
     return None
 
 
-class SimulatorApp(CertificatesApiMixin):
+class SimulatorApp(CollectiveIdentifiersMixin, CertificatesApiMixin):
     def __init__(self, store, xsd_dir=None, tokens=(), rate_limits="production",
                  processing_delay=0.2, access_token_ttl=900.0, seed=0):
         self.store = store
@@ -349,6 +350,7 @@ class SimulatorApp(CertificatesApiMixin):
             ("POST", r"/_control/script", self.control_set_script, "control"),
             ("POST", r"/_control/script/advance", self.control_advance_script, "control"),
             ("POST", r"/_control/script/clear", self.control_clear_script, "control"),
+            *self.collective_routes(),
         ] + self.certificate_routes()
         return [(method, re.compile("^%s$" % pattern), handler, auth) for method, pattern, handler, auth in table]
 

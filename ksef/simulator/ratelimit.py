@@ -24,6 +24,8 @@ PRODUCTION_LIMITS = [
     ("POST", r"/invoices/exports", "invoiceExport", (8, 16, 20)),
     ("GET", r"/invoices/exports/[^/]+", "invoiceExportStatus", (10, 60, 600)),
     ("GET", r"/invoices/ksef/[^/]+", "invoiceDownload", (8, 16, 64)),
+    # API 2.7: POST /collective-identifiers (x-rate-limits); its reads fall under "other".
+    ("POST", r"/collective-identifiers", "collectiveIdentifier", (10, 60, 120)),
     # Public endpoints (and the rest of the login flow): 60 req/s per IP.
     ("*", r"/auth/.*|/security/.*", "public", (60, None, None)),
     ("*", r".*", "other", (10, 30, 120)),

@@ -139,11 +139,25 @@ CREATE TABLE IF NOT EXISTS script_steps (
     applied_at REAL,
     note TEXT
 );
+CREATE TABLE IF NOT EXISTS collective_identifiers (
+    number TEXT PRIMARY KEY,
+    context_nip TEXT NOT NULL,
+    seller_nip TEXT NOT NULL,
+    created_ts REAL NOT NULL,
+    invoices TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS collective_identifier_invoices (
+    number TEXT NOT NULL,
+    ksef_number TEXT NOT NULL,
+    context_nip TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS collective_identifier_invoices_ksef ON collective_identifier_invoices (ksef_number);
 """
 
 # Tables emptied by a reset; the MF keys and the registered KSeF tokens survive it.
 RESETTABLE = ("challenges", "auth_operations", "sessions", "batch_parts", "invoices",
-              "session_upo_pages", "latarnia_messages", "script_steps",
+              "session_upo_pages", "latarnia_messages", "script_steps", "collective_identifiers",
+              "collective_identifier_invoices",
               # KSeF certificates (their tables: certificates_api.py); the CA key survives
               "auth_certificates", "ksef_certificates", "certificate_enrollments", "certificate_limit_overrides")
 # meta keys emptied by a reset (what the outage script remembers between its steps)

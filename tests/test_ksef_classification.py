@@ -1,0 +1,51 @@
+import datetime
+
+from odoo.exceptions import AccessError
+from odoo.tests import tagged
+
+from ..ksef import qr as ksef_qr
+from .common import KsefOfflineTestMixin, KsefSimulatorCommon
+from .test_offline_pdf import TestOfflinePdf
+
+
+@tagged("post_install_l10n", "post_install", "-at_install")
+class TestKsefOfflineClassification(KsefOfflineTestMixin, KsefSimulatorCommon):
+    """An invoice dated yesterday is posted to KSeF online today: KSeF records it as Offline
+    (P_1 before the day it was accepted). Odoo marks it, the reprint carries KOD I "OFFLINE" and
+    KOD II, and the accountant is told to hand the buyer the new printout."""
+
+    _render = TestOfflinePdf._render
+    _kod1 = TestOfflinePdf._kod1
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls._ksef_setup_offline_issuing(fallback="auto")
+
+    def test_late_online_invoice_is_classified_offline_by_ksef(self):
+        yesterday = datetime.date.today() - datetime.timedelta(days=1)
+        move = self._ksef_invoice(invoice_date=yesterday).with_user(self.user)
+        move.action_l10n_pl_ksef_post()
+        self.assertEqual(move.l10n_pl_ksef_state, "accepted")
+        self.assertFalse(move.l10n_pl_ksef_offline_mode, "sent online")
+        self.assertTrue(move.l10n_pl_ksef_ksef_offline)
+        self.assertTrue(ksef_qr.verify_certificate_url(move.l10n_pl_ksef_qr_certificate_url, self.x509.public_key()))
+        text, codes = self._render(move)
+        self.assertEqual(sorted(codes), sorted([self._kod1(move), move.l10n_pl_ksef_qr_certificate_url]))
+        self.assertIn("OFFLINE", text)
+        self.assertIn("CERTYFIKAT", text)
+        activity = move.activity_ids.filtered(lambda a: "OFFLINE printout" in (a.summary or ""))
+        self.assertEqual(len(activity), 1)
+        self.assertIn("hand the buyer the new printout", move.message_ids[:3].mapped("body")[0] + activity.note)
+        with self.assertRaises(AccessError):
+            move.write({"l10n_pl_ksef_ksef_offline": False})
+
+    def test_invoice_sent_on_its_issue_day_stays_online(self):
+        move = self._ksef_invoice().with_user(self.user)
+        move.action_l10n_pl_ksef_post()
+        self.assertEqual(move.l10n_pl_ksef_state, "accepted")
+        self.assertFalse(move.l10n_pl_ksef_ksef_offline)
+        text, codes = self._render(move)
+        self.assertEqual(codes, [self._kod1(move)])
+        self.assertNotIn("CERTYFIKAT", text)
+        self.assertIn(move.l10n_pl_ksef_number, text)
