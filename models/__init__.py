@@ -1,6 +1,7 @@
 from . import account_chart_template
 from . import account_tax
 from . import account_move
+from . import account_move_ksef_guard
 from . import ir_attachment
 from . import res_company
 from . import res_company_offline
@@ -17,3 +18,5 @@ from . import account_move_ksef_correction
 from . import account_move_ksef_cockpit
 from . import l10n_pl_ksef_dashboard
 from . import l10n_pl_ksef_drill
+from . import l10n_pl_ksef_drill_guard
+from . import l10n_pl_ksef_drill_report

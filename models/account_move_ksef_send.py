@@ -246,7 +246,7 @@ class AccountMove(models.Model):
             raise UserError(_("KSeF did not accept invoice %(invoice)s: %(error)s",
                               invoice=self.display_name, error=self._l10n_pl_ksef_error_text(error))) from error
 
-        document = self.env["l10n_pl_ksef.document"].create({
+        document = self.env["l10n_pl_ksef.document"].sudo().create({
             "move_id": self.id,
             "company_id": company.id,
             "session_reference": session_record.reference_number,
@@ -257,7 +257,7 @@ class AccountMove(models.Model):
             "state": "sending",
             "sent_at": fields.Datetime.now(),
         })
-        self.write({"l10n_pl_ksef_state": "sending", "l10n_pl_ksef_error": False})
+        self._l10n_pl_ksef_write({"l10n_pl_ksef_state": "sending", "l10n_pl_ksef_error": False})
         self._l10n_pl_ksef_log(_("Sent to KSeF (session %(session)s, reference %(reference)s); awaiting its verdict.",
                                  session=session_record.reference_number, reference=invoice_reference))
         self._l10n_pl_ksef_commit()
@@ -288,7 +288,7 @@ class AccountMove(models.Model):
     def _l10n_pl_ksef_record_refusal(self, company, xml, offline_mode, corrected_hash, error):
         # KSeF's own words when it gave any, else our translated account of the refusal.
         description = error.description or self._l10n_pl_ksef_error_text(error)
-        self.env["l10n_pl_ksef.document"].create({
+        self.env["l10n_pl_ksef.document"].sudo().create({
             "move_id": self.id,
             "company_id": company.id,
             "invoice_hash": self.l10n_pl_ksef_xml_hash,
@@ -312,7 +312,7 @@ class AccountMove(models.Model):
                 status = client.invoice_status(document.session_reference, document.invoice_reference)
             except ksef_errors.KsefError as error:
                 # The invoice is with KSeF: it stays "sending" and is asked about later.
-                document.write({"checked_at": fields.Datetime.now(), "error": self._l10n_pl_ksef_error_text(error)})
+                document.sudo().write({"checked_at": fields.Datetime.now(), "error": self._l10n_pl_ksef_error_text(error)})
                 self._l10n_pl_ksef_log(_("KSeF status of the sent invoice could not be read (%(error)s); it will be "
                                          "checked again later.", error=self._l10n_pl_ksef_error_text(error)))
                 return False
@@ -320,7 +320,7 @@ class AccountMove(models.Model):
                 return self._l10n_pl_ksef_apply_status(document, client, status)
             if index < len(pauses):
                 time.sleep(pauses[index])
-        document.write({"checked_at": fields.Datetime.now(), "status_code": status.code,
+        document.sudo().write({"checked_at": fields.Datetime.now(), "status_code": status.code,
                         "status_description": status.status.description})
         return False
 
@@ -487,7 +487,7 @@ class AccountMove(models.Model):
         else:
             for result, doc_vals, move_vals, body in planned:
                 if result.get("document"):
-                    result["document"].write(doc_vals)
+                    result["document"].sudo().write(doc_vals)
                 if move_vals:
                     result["move"]._l10n_pl_ksef_write(move_vals)
                 if body:

@@ -16,3 +16,5 @@ from . import test_i18n
 from . import test_drill
 from . import test_tours
 from . import test_tour_drill
+from . import test_security_forgery
+from . import test_security_drill

@@ -22,6 +22,7 @@ from lxml import etree
 from .. import crypto
 from .. import upo as upo_xml
 from ..ksef_number import crc8, make_ksef_number
+from . import control_secret
 from . import keys as mf_keys
 from . import script as outage_script
 from .invoices import InvoiceInspector, default_shared_dir
@@ -169,6 +170,7 @@ class SimulatorApp:
         self.fault_lock = threading.Lock()
         self.workers = []
         self.secret = self._secret()
+        self.control_secret = control_secret.from_environment()
         self._ensure_keys()
         for nip, token in self.startup_tokens:
             self.register_token(nip, token)
@@ -382,6 +384,10 @@ class SimulatorApp:
                 return fault
         elif auth == "latarnia" and self.faults["latarnia_down"]:
             return json_response(502, {"title": "Bad Gateway", "status": 502})
+        elif auth == "control":
+            denied = control_secret.refusal(self.control_secret, request)
+            if denied is not None:
+                return denied
         context = None
         if auth == "auth":
             request.auth = self._auth_operation_from_token(request)
