@@ -5,6 +5,7 @@ from . import account_move_ksef_guard
 from . import ir_attachment
 from . import res_company
 from . import res_company_offline
+from . import res_company_ksef_guard
 from . import l10n_pl_ksef_document
 from . import l10n_pl_ksef_session
 from . import account_move_ksef_send

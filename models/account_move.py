@@ -76,6 +76,13 @@ class AccountMove(models.Model):
         except fa3.Fa3Error as error:
             raise UserError(_("Invoice %(invoice)s cannot be converted to FA(3): %(error)s",
                               invoice=self.display_name, error=ksef_messages.fa3_error_text(self.env, error))) from error
+        limit = fa3.MAX_SIZE_WITH_ATTACHMENTS if self._l10n_pl_ksef_xml_has_attachment(xml) else fa3.MAX_SIZE
+        if len(xml) > limit:
+            # Said as what it is: the file is too large for KSeF, not "not matching the schema".
+            raise UserError(_(
+                "The FA(3) file of invoice %(invoice)s has %(size)s bytes; KSeF accepts at most %(limit)s bytes per "
+                "invoice. Split it into several invoices or shorten the line descriptions.",
+                invoice=self.display_name, size=len(xml), limit=limit))
         issues = fa3.validate(xml, self.env["ir.attachment"]._l10n_pl_ksef_fa3_schema())
         if issues:
             raise UserError(_(
@@ -83,6 +90,11 @@ class AccountMove(models.Model):
                 invoice=self.display_name, issues="\n".join("- %s" % issue for issue in issues[:10]),
             ))
         return xml
+
+    @api.model
+    def _l10n_pl_ksef_xml_has_attachment(self, xml):
+        """Whether the FA(3) file carries attachments (KSeF's larger size limit applies)."""
+        return bool(fa3._ATTACHMENT_RE.search(xml))  # noqa: SLF001 - the core's own test of it
 
     def _l10n_pl_ksef_fa3_invoice(self, created_at):
         self.ensure_one()

@@ -18,3 +18,4 @@ from . import test_tours
 from . import test_tour_drill
 from . import test_security_forgery
 from . import test_security_drill
+from . import test_security_inputs

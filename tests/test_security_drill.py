@@ -225,10 +225,26 @@ class TestKsefDrillSecurity(KsefRpcMixin, KsefDrillTestMixin, KsefOfflineTestMix
 
     # ---- issue 15: an End that cannot fail half-way ------------------------------------------------
 
+    def test_end_survives_a_failing_part(self):
+        """While the drill runs, the accountant closes the sales period: the drill invoices can no
+        longer be cancelled. End restores the company first, reports the trouble on the drill and
+        finishes."""
+        before = self._settings()
+        drill = self._start()
+        move = self._user_invoice()
+        self.company.sudo().sale_lock_date = fields.Date.today()
+        self._rpc_drill("action_l10n_pl_ksef_drill_end", drill)
+        self.assertEqual(drill.state, "done")
+        self.assertEqual(self._settings(), before)
+        self.assertFalse(self.company.sudo().l10n_pl_ksef_running_drill_id)
+        self.assertIn(self.env._("cancelling the drill invoices"), drill.end_error)
+        self.assertEqual(move.state, "posted", "the part that failed is undone, not half-done")
+        self.assertIn("Problems while ending", drill.report_html)
+
     def test_end_survives_a_ksef_number_collision(self):
         """The drill simulator numbers its invoices like the company's KSeF did: the drill
-        invoice's number is one a real invoice already has. End restores the company first,
-        reports the trouble on the drill and finishes."""
+        invoice's number is one a real invoice already has. End finishes, and the invoice says why
+        it got no number."""
         real = self._user_invoice(journal=self.real_journal)
         real.with_user(self.user).action_l10n_pl_ksef_issue_offline24()
         self.env["account.move"]._l10n_pl_ksef_engine_run(self.company)
@@ -243,8 +259,8 @@ class TestKsefDrillSecurity(KsefRpcMixin, KsefDrillTestMixin, KsefOfflineTestMix
         self.assertEqual(drill.state, "done")
         self.assertEqual(self._settings(), before)
         self.assertFalse(self.company.sudo().l10n_pl_ksef_running_drill_id)
-        self.assertTrue(drill.end_error, "the collision is reported on the drill")
         self.assertEqual(move.state, "cancel", "drill invoices are cancelled all the same")
+        self.assertIn(real.name, move.l10n_pl_ksef_error or "", "the invoice says which one holds its number")
         self.assertEqual(real.l10n_pl_ksef_state, "accepted")
         self.assertTrue(real.l10n_pl_ksef_number)
 

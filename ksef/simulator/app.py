@@ -19,7 +19,7 @@ import zoneinfo
 
 from lxml import etree
 
-from .. import crypto
+from .. import crypto, safehttp
 from .. import upo as upo_xml
 from ..ksef_number import crc8, make_ksef_number
 from . import control_secret
@@ -525,7 +525,7 @@ class SimulatorApp:
                                                                   % ", ".join(AUTH_NAMESPACES)])
         schema = self.auth_schemas.get(namespace)
         if schema is not None:
-            unsigned = etree.fromstring(body)
+            unsigned = etree.fromstring(body, safehttp.xml_parser())   # entities off: never echo a local file
             for signature in unsigned.findall(".//{%s}Signature" % DS_NS):
                 signature.getparent().remove(signature)
             if not schema.validate(unsigned):
