@@ -19,7 +19,7 @@ def http_url(url):
     text = (url or "").strip()
     try:
         parts = urllib.parse.urlsplit(text)
-        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+        _port = parts.port   # raises ValueError on a port that is not a number
     except ValueError as error:
         raise UnsafeUrl("%r is not a valid address (%s)" % (text, error)) from None
     if parts.scheme not in ("http", "https"):

@@ -185,10 +185,10 @@ class L10nPlKsefDrill(models.Model):
     saved_latarnia_error = fields.Char(groups="base.group_system", copy=False)
     # Whether the settings above were really saved (End restores nothing else), and what the drill
     # put in their place (End keeps a value an administrator changed meanwhile).
-    saved_snapshot = fields.Boolean(groups="base.group_system", copy=False)
-    applied_settings = fields.Text(groups="base.group_system", copy=False)
-    control_secret = fields.Char(groups="base.group_system", copy=False)
-    simulator_pid = fields.Integer(groups="base.group_system", copy=False,
+    saved_snapshot = fields.Boolean(string="Settings saved", groups="base.group_system", copy=False)
+    applied_settings = fields.Text(string="Drill settings", groups="base.group_system", copy=False)
+    control_secret = fields.Char(string="Simulator control secret", groups="base.group_system", copy=False)
+    simulator_pid = fields.Integer(string="Simulator process", groups="base.group_system", copy=False,
                                    help="The simulator this drill started (stopped at its end).")
     event_floor_id = fields.Integer(
         copy=False, help="The last KSeF event id stored before the drill: the simulator's notices come after it.")

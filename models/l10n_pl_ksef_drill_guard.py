@@ -69,7 +69,7 @@ class L10nPlKsefDrillStepGuard(models.Model):
                 _refuse(self.env, forged, self)
             drill = self.env["l10n_pl_ksef.drill"].browse(vals.get("drill_id"))
             if not self.env.su and drill.exists() and drill.state != "draft":
-                _refuse(self.env, ["drill_id"], self)
+                raise AccessError(_("The script of a KSeF drill cannot change once it has started."))
         return super().create(vals_list)
 
     def write(self, vals):
@@ -80,7 +80,7 @@ class L10nPlKsefDrillStepGuard(models.Model):
             raise AccessError(_("The script of a KSeF drill cannot change once it has started."))
         return super().write(vals)
 
-    def unlink(self):
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_started_drill(self):
         if not self.env.su and self.filtered(lambda s: s.drill_id.state != "draft"):
             raise AccessError(_("The script of a KSeF drill cannot change once it has started."))
-        return super().unlink()

@@ -22,7 +22,7 @@ class L10nPlKsefDrillReportLine(models.Model):
     move_id = fields.Many2one("account.move", string="Invoice record", ondelete="set null", readonly=True)
     number = fields.Char(string="Invoice", readonly=True)
     customer = fields.Char(readonly=True)
-    created_by = fields.Char(string="Created by", readonly=True)
+    created_by = fields.Char(string="Invoice created by", readonly=True)
     posted_by = fields.Char(string="Posted by", readonly=True)
     sent_by = fields.Char(string="Sent to KSeF by", readonly=True)
     issued = fields.Char(readonly=True)
@@ -62,8 +62,15 @@ class L10nPlKsefDrillReport(models.Model):
             for row in drill._l10n_pl_ksef_report_rows():
                 lines |= Line.new(Line._l10n_pl_ksef_values(row))
             summary = _("The drill is not over yet.")
-        return {"doc": drill, "lines": lines, "summary": summary, "steps": drill.step_ids,
-                "ended_at": drill.ended_at or fields.Datetime.now()}
+        when = self._l10n_pl_ksef_report_when
+        return {
+            "doc": drill, "lines": lines, "summary": summary, "steps": drill.step_ids,
+            "who": _("Started by %(user)s for company %(company)s at %(start)s, ended at %(end)s (Warsaw time).",
+                     company=drill.company_id.name, user=drill.started_by_id.name or "",
+                     start=when(drill.started_at), end=when(drill.ended_at or fields.Datetime.now())),
+            "problems": _("Problems while ending (the company's real settings were restored all the same): "
+                          "%(problems)s", problems=drill.end_error or ""),
+        }
 
     def _l10n_pl_ksef_render_report(self):
         self.ensure_one()

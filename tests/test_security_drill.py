@@ -1,7 +1,6 @@
 """Issue 11, findings 1-4, 6, 9, 10 and issue 15 (a drill's end that cannot fail half-way, the
 drill report laid out like the invoice): a KSeF manager tries to turn a drill against the
 company over RPC, and the drill's end meets trouble."""
-import datetime
 import socket
 import subprocess
 import tempfile
