@@ -203,6 +203,23 @@ def stop(pid):
         return False
     try:
         os.kill(int(pid), signal.SIGTERM)
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.1)
+        if _alive(pid):   # a SIGTERM that came too early in its start-up: no second chance to linger
+            os.kill(int(pid), signal.SIGKILL)
     except ProcessLookupError:
         return False
+    try:
+        os.waitpid(int(pid), os.WNOHANG)   # our child when this process started it: no zombie left
+    except ChildProcessError:
+        pass
     return True
+
+
+def _alive(pid):
+    try:
+        status = Path("/proc/%d/status" % int(pid)).read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
