@@ -57,7 +57,6 @@ def bounded_request(session, method, url, timeout, max_bytes=DEFAULT_MAX_BYTES, 
     timeout = check_timeout(timeout)
     http_url(url)
     deadline = time.monotonic() + timeout
-    kwargs.setdefault("allow_redirects", False)
     # The raw bytes, so that they can be read as they come (one socket read at a time).
     kwargs["headers"] = {**(kwargs.get("headers") or {}), "Accept-Encoding": "identity"}
     response = session.request(method, url, timeout=timeout, stream=True, **kwargs)

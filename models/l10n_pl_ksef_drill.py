@@ -610,7 +610,9 @@ class L10nPlKsefDrill(models.Model):
         if company.l10n_pl_ksef_running_drill_id != self:
             restore.pop("l10n_pl_ksef_running_drill_id")
         kept = []
-        if self.saved_snapshot:
+        # A drill started before snapshots were flagged: the company still points to it, so Start ran.
+        legacy = company.l10n_pl_ksef_running_drill_id == self and bool(self.saved_environment)
+        if self.saved_snapshot or legacy:
             applied = json.loads(self.applied_settings or "{}")
             for company_field, drill_field in SAVED_SETTINGS.items():
                 current = _saved_value(company[company_field])
