@@ -13,7 +13,8 @@ Safety, checked in one place each:
   drill invoices when their drill is not running (they would go to the real KSeF). Post to KSeF,
   the status refresh, offline issuing and the submission engine's claim all ask it.
 * the company's real connection (environment, addresses, login, token, Offline certificate) is
-  saved on the drill (administrators only) and restored exactly at the end;
+  saved on the drill (administrators only) and restored at the end: only from a snapshot Start
+  really took, never over a value an administrator changed meanwhile, and wiped once restored;
 * drill invoices are cancelled at the end, so they never count in the books.
 """
 import base64
@@ -24,7 +25,6 @@ import secrets
 from pathlib import Path
 
 import pytz
-import requests
 
 from odoo import _, api, fields, models, tools
 from odoo.exceptions import AccessError, UserError, ValidationError
@@ -369,7 +369,7 @@ class L10nPlKsefDrill(models.Model):
             self.simulator_pid = started["pid"]
         try:
             self._l10n_pl_ksef_simulator_reset()
-        except (requests.RequestException, Exception) as error:  # noqa: BLE001 - SimulatorControlError too
+        except Exception as error:  # noqa: BLE001 - the launcher's SimulatorControlError, connection errors
             raise UserError(_("The KSeF simulator at %(url)s could not be prepared for drill %(drill)s (the previous "
                               "drill's invoices were not cleared). Technical details: %(detail)s",
                               url=self.simulator_url, drill=self.name, detail=type(error).__name__)) from None
