@@ -21,3 +21,7 @@ from . import l10n_pl_ksef_dashboard
 from . import l10n_pl_ksef_drill
 from . import l10n_pl_ksef_drill_guard
 from . import l10n_pl_ksef_drill_report
+from . import certificate_ksef_status
+from . import res_company_ksef_certificates
+from . import l10n_pl_ksef_certificate_request
+from . import l10n_pl_ksef_certificate_remote

@@ -19,3 +19,5 @@ from . import test_tour_drill
 from . import test_security_forgery
 from . import test_security_drill
 from . import test_security_inputs
+from . import test_certificate_enrollment
+from . import test_tour_certificates
