@@ -89,6 +89,11 @@ class WrongKindError(CertificateError):
     code = "wrong_kind"
 
 
+class WeakKeyError(CertificateError):
+    """A key KSeF does not accept for signing: RSA under 2048 bits or an EC curve other than P-256."""
+    code = "weak_key"
+
+
 class IdentifierMismatchError(CertificateError):
     code = "identifier_mismatch"
 
@@ -385,6 +390,8 @@ def require_kind(certificate, kind):
     if kind not in KINDS:
         raise ValueError("kind must be one of %s, got %r" % (", ".join(KINDS), kind))
     if certificate.kind == kind:
+        if kind == OFFLINE:
+            require_offline_key(certificate)
         return certificate
     if len(certificate.usages) > 1:
         detail = ("its key usage allows both Offline and Authentication use, but a KSeF certificate "
@@ -397,6 +404,20 @@ def require_kind(certificate, kind):
     raise WrongKindError("certificate %s cannot %s: a KSeF %s certificate is needed, and %s"
                          % (certificate.serial, purpose, kind, detail),
                          serial=certificate.serial, required=kind, actual=certificate.kind)
+
+
+def require_offline_key(certificate):
+    """KOD II is signed with RSA-PSS (at least 2048 bits) or ECDSA P-256 (the Ministry's
+    ``kody-qr.md``): refuse any other key before it is stored or used."""
+    key = certificate.public_key
+    if isinstance(key, rsa.RSAPublicKey) and key.key_size < 2048:
+        raise WeakKeyError("certificate %s has an RSA key of %d bits; KSeF requires at least 2048"
+                           % (certificate.serial, key.key_size), serial=certificate.serial,
+                           key="RSA %d" % key.key_size)
+    if isinstance(key, ec.EllipticCurvePublicKey) and not isinstance(key.curve, ec.SECP256R1):
+        raise WeakKeyError("certificate %s has an EC key on %s; KSeF requires P-256"
+                           % (certificate.serial, key.curve.name), serial=certificate.serial, key=key.curve.name)
+    return certificate
 
 
 def require_valid(certificate, now=None):

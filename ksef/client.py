@@ -28,7 +28,7 @@ from cryptography.hazmat.backends import default_backend
 from lxml import etree
 
 from . import batch as batch_package
-from . import crypto, xades
+from . import crypto, safehttp, xades
 from .errors import (
     AuthenticationFailed, IntegrityError, KsefError, KsefTimeout, KsefUnavailable, PublicKeyUnknown,
     SessionFailed, Unauthorized, error_from_invoice_status, error_from_response,
@@ -373,8 +373,8 @@ class KsefClient:
             except KeyError:
                 raise ValueError("unknown KSeF environment %r; use one of %s or base_url="
                                  % (environment, ", ".join(ENVIRONMENTS))) from None
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
+        self.base_url = safehttp.http_url(base_url).rstrip("/")   # http(s) only: file:// is no outage
+        self.timeout = safehttp.check_timeout(timeout)
         self.poll_interval = poll_interval
         self.problem_details = problem_details
         self.http = session or requests.Session()
@@ -391,7 +391,13 @@ class KsefClient:
 
     def _send(self, method, url, headers, **kwargs):
         try:
-            return self.http.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
+            # A total deadline and a size cap for the whole answer, not only for each socket read.
+            # An upload gets its time on top (at 1 MB/s at least): a 100 MB batch part is no slow answer.
+            data = kwargs.get("data")
+            total = self.timeout + (len(data) / 1_000_000 if isinstance(data, (bytes, bytearray)) else 0)
+            return safehttp.bounded_request(self.http, method, url, total, headers=headers, **kwargs)
+        except safehttp.ResponseTooLarge as exc:
+            raise KsefError("KSeF's answer to %s %s is too large: %s" % (method, _path_of(url), exc)) from exc
         except requests.Timeout as exc:
             raise KsefTimeout("KSeF did not answer %s %s within %s s" % (method, _path_of(url), self.timeout)) from exc
         except requests.ConnectionError as exc:

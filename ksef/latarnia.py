@@ -14,6 +14,7 @@ import logging
 
 import requests
 
+from . import safehttp
 from .client import parse_datetime
 
 _logger = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ MAINTENANCE = "MAINTENANCE"
 FAILURE = "FAILURE"
 TOTAL_FAILURE = "TOTAL_FAILURE"
 STATUSES = (AVAILABLE, MAINTENANCE, FAILURE, TOTAL_FAILURE)
+MAX_ANSWER_BYTES = 1024 * 1024   # a status and a list of notices
 
 FAILURE_START = "FAILURE_START"
 FAILURE_END = "FAILURE_END"
@@ -117,15 +119,16 @@ class LatarniaClient:
             except KeyError:
                 raise ValueError("unknown Latarnia environment %r; use one of %s or base_url="
                                  % (environment, ", ".join(ENVIRONMENTS))) from None
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
+        self.base_url = safehttp.http_url(base_url).rstrip("/")
+        self.timeout = safehttp.check_timeout(timeout)
         self.http = session or requests.Session()
 
     def _get(self, path):
         url = self.base_url + path
         try:
-            response = self.http.get(url, headers={"Accept": "application/json"}, timeout=self.timeout)
-        except requests.Timeout as exc:
+            response = safehttp.bounded_request(self.http, "GET", url, self.timeout, max_bytes=MAX_ANSWER_BYTES,
+                                                headers={"Accept": "application/json"})
+        except (requests.Timeout, ValueError) as exc:
             raise LatarniaUnavailable("Latarnia did not answer GET %s within %s s" % (path, self.timeout)) from exc
         except requests.RequestException as exc:
             raise LatarniaUnavailable("cannot reach Latarnia (GET %s): %s" % (path, type(exc).__name__)) from exc

@@ -80,7 +80,7 @@ import time
 import requests
 
 from . import batch as batch_package
-from . import crypto
+from . import crypto, safehttp
 from . import upo as upo_module
 from .errors import (
     KsefError, KsefUnavailable, RateLimited, Rejected, SessionClosed, SessionNotFound, error_from_response,
@@ -563,9 +563,10 @@ class Submitter:
 
     def _presigned(self, method, url, headers=None, data=None):
         try:
-            response = self._http().request(method, url, headers=headers or {}, data=data,
-                                            timeout=self.client.timeout)
-        except requests.RequestException as exc:
+            # A total deadline (plus upload time at 1 MB/s at least) and a size cap, as every KSeF call.
+            total = self.client.timeout + (len(data) / 1_000_000 if isinstance(data, (bytes, bytearray)) else 0)
+            response = safehttp.bounded_request(self._http(), method, url, total, headers=headers or {}, data=data)
+        except (requests.RequestException, ValueError) as exc:
             raise KsefUnavailable("pre-signed %s failed: %s" % (method, type(exc).__name__)) from exc
         if response.status_code not in (200, 201):
             raise error_from_response(response)

@@ -13,6 +13,8 @@ import datetime
 
 from lxml import etree
 
+from . import safehttp
+
 UPO_NAMESPACE = "http://upo.schematy.mf.gov.pl/KSeF/v4-3"
 RECEIVING_ENTITY = "Ministerstwo Finansów"
 MAX_DOCUMENTS_PER_PAGE = 10000
@@ -121,7 +123,8 @@ def page_ranges(total, per_page=MAX_DOCUMENTS_PER_PAGE):
 def parse_upo(xml_bytes):
     """Read a UPO (signed or not) into a dict with ``session_reference``, ``receiving_entity``,
     ``page`` (UpoPage or None) and ``documents`` (list of UpoDocument with string values)."""
-    root = etree.fromstring(xml_bytes)
+    # A UPO comes from a server: no DTD, no entities, no network (a hostile one cannot read local files).
+    root = etree.fromstring(xml_bytes, safehttp.xml_parser())
     if root.tag != _q("Potwierdzenie"):
         raise ValueError("not a UPO v4-3 document: root element %s" % root.tag)
 

@@ -78,6 +78,13 @@ class AccountMove(models.Model):
         except fa3.Fa3Error as error:
             raise UserError(_("Invoice %(invoice)s cannot be converted to FA(3): %(error)s",
                               invoice=self.display_name, error=ksef_messages.fa3_error_text(self.env, error))) from error
+        limit = fa3.MAX_SIZE_WITH_ATTACHMENTS if self._l10n_pl_ksef_xml_has_attachment(xml) else fa3.MAX_SIZE
+        if len(xml) > limit:
+            # Said as what it is: the file is too large for KSeF, not "not matching the schema".
+            raise UserError(_(
+                "The FA(3) file of invoice %(invoice)s has %(size)s bytes; KSeF accepts at most %(limit)s bytes per "
+                "invoice. Split it into several invoices or shorten the line descriptions.",
+                invoice=self.display_name, size=len(xml), limit=limit))
         issues = fa3.validate(xml, self.env["ir.attachment"]._l10n_pl_ksef_fa3_schema())
         if issues:
             raise UserError(_(
@@ -85,6 +92,11 @@ class AccountMove(models.Model):
                 invoice=self.display_name, issues="\n".join("- %s" % issue for issue in issues[:10]),
             ))
         return xml
+
+    @api.model
+    def _l10n_pl_ksef_xml_has_attachment(self, xml):
+        """Whether the FA(3) file carries attachments (KSeF's larger size limit applies)."""
+        return bool(fa3._ATTACHMENT_RE.search(xml))  # noqa: SLF001 - the core's own test of it
 
     def _l10n_pl_ksef_fa3_invoice(self, created_at):
         self.ensure_one()
@@ -294,8 +306,12 @@ class AccountMove(models.Model):
     def _l10n_pl_ksef_write(self, vals):
         """Write KSeF bookkeeping fields on posted moves. They never touch the journal items,
         so skip the line synchronisation (most of the cost of account.move.write) and do not
-        flag the move as manually modified."""
-        return self.with_context(
+        flag the move as manually modified. The only way to write KSeF facts (see
+        account_move_ksef_guard.py): the caller's right to change these invoices is checked,
+        then the write runs as superuser."""
+        if not self.env.su:
+            self.check_access("write")
+        return self.sudo().with_context(
             skip_invoice_sync=True, skip_is_manually_modified=True, check_move_validity=False,
         ).write(vals)
 

@@ -179,7 +179,7 @@ class AccountMove(models.Model):
                         company._l10n_pl_ksef_qr_environment(), "Nip", company._l10n_pl_ksef_nip(),
                         company._l10n_pl_ksef_nip(), signer.serial, move.l10n_pl_ksef_xml_hash, signer.private_key)
                     values["l10n_pl_ksef_offline_certificate_serial"] = signer.serial
-                move.write(values)
+                move._l10n_pl_ksef_write(values)
                 move._l10n_pl_ksef_recompute_deadlines(notify=False)
                 move._l10n_pl_ksef_post_offline_message()
         return True
@@ -298,7 +298,7 @@ class AccountMove(models.Model):
             if (old_deadline, move.l10n_pl_ksef_deadline_reason, move.l10n_pl_ksef_deadline_reason_key) == (
                     result.deadline or False, reason, result.reason):
                 continue
-            move.write({
+            move._l10n_pl_ksef_write({
                 "l10n_pl_ksef_deadline": result.deadline or False,
                 "l10n_pl_ksef_deadline_reason": reason,
                 "l10n_pl_ksef_deadline_reason_key": result.reason,
@@ -344,7 +344,7 @@ class AccountMove(models.Model):
             self._l10n_pl_ksef_printed_hash())
         if self.l10n_pl_ksef_state == "offline" and self.l10n_pl_ksef_offline_mode in MODES_TO_SEND:
             codes.append({"kind": "kod1", "url": kod1, "label": ksef_qr.KOD1_LABEL_OFFLINE, "header": KOD1_HEADER})
-            if self.l10n_pl_ksef_qr_certificate_url:
+            if _official_qr_url(self.l10n_pl_ksef_qr_certificate_url):
                 codes.append({"kind": "kod2", "url": self.l10n_pl_ksef_qr_certificate_url,
                               "label": ksef_qr.KOD2_LABEL, "header": KOD2_HEADER})
         elif self.l10n_pl_ksef_state == "accepted" and self.l10n_pl_ksef_number:
@@ -352,6 +352,12 @@ class AccountMove(models.Model):
         for code in codes:
             code["image"] = "data:image/png;base64,%s" % base64.b64encode(ksef_qr.qr_png(code["url"])).decode()
         return codes
+
+
+def _official_qr_url(url):
+    """KOD II is printed and linked only when it points to an official KSeF QR host (the stored
+    URL is written by our code only; this keeps a forged one off paper all the same)."""
+    return bool(url) and url.startswith(tuple(base + "/" for base in ksef_qr.QR_BASE.values()))
 
 
 class AccountMoveLine(models.Model):

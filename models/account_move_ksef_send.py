@@ -250,7 +250,7 @@ class AccountMove(models.Model):
             raise UserError(_("KSeF did not accept invoice %(invoice)s: %(error)s",
                               invoice=self.display_name, error=self._l10n_pl_ksef_error_text(error))) from error
 
-        document = self.env["l10n_pl_ksef.document"].create({
+        document = self.env["l10n_pl_ksef.document"].sudo().create({
             "move_id": self.id,
             "company_id": company.id,
             "session_reference": session_record.reference_number,
@@ -261,7 +261,7 @@ class AccountMove(models.Model):
             "state": "sending",
             "sent_at": fields.Datetime.now(),
         })
-        self.write({"l10n_pl_ksef_state": "sending", "l10n_pl_ksef_error": False})
+        self._l10n_pl_ksef_write({"l10n_pl_ksef_state": "sending", "l10n_pl_ksef_error": False})
         self._l10n_pl_ksef_log(_("Sent to KSeF (session %(session)s, reference %(reference)s); awaiting its verdict.",
                                  session=session_record.reference_number, reference=invoice_reference))
         self._l10n_pl_ksef_commit()
@@ -292,7 +292,7 @@ class AccountMove(models.Model):
     def _l10n_pl_ksef_record_refusal(self, company, xml, offline_mode, corrected_hash, error):
         # KSeF's own words when it gave any, else our translated account of the refusal.
         description = error.description or self._l10n_pl_ksef_error_text(error)
-        self.env["l10n_pl_ksef.document"].create({
+        self.env["l10n_pl_ksef.document"].sudo().create({
             "move_id": self.id,
             "company_id": company.id,
             "invoice_hash": self.l10n_pl_ksef_xml_hash,
@@ -316,7 +316,7 @@ class AccountMove(models.Model):
                 status = client.invoice_status(document.session_reference, document.invoice_reference)
             except ksef_errors.KsefError as error:
                 # The invoice is with KSeF: it stays "sending" and is asked about later.
-                document.write({"checked_at": fields.Datetime.now(), "error": self._l10n_pl_ksef_error_text(error)})
+                document.sudo().write({"checked_at": fields.Datetime.now(), "error": self._l10n_pl_ksef_error_text(error)})
                 self._l10n_pl_ksef_log(_("KSeF status of the sent invoice could not be read (%(error)s); it will be "
                                          "checked again later.", error=self._l10n_pl_ksef_error_text(error)))
                 return False
@@ -324,7 +324,7 @@ class AccountMove(models.Model):
                 return self._l10n_pl_ksef_apply_status(document, client, status)
             if index < len(pauses):
                 time.sleep(pauses[index])
-        document.write({"checked_at": fields.Datetime.now(), "status_code": status.code,
+        document.sudo().write({"checked_at": fields.Datetime.now(), "status_code": status.code,
                         "status_description": status.status.description})
         return False
 
@@ -489,18 +489,45 @@ class AccountMove(models.Model):
             elif verdict != "pending":
                 raise ValueError("unknown KSeF verdict %r" % verdict)
             planned.append((result, doc_vals, move_vals, body))
+        try:
+            with self.env.cr.savepoint():
+                self._l10n_pl_ksef_apply_planned(planned, bulk)
+        except psycopg2.errors.UniqueViolation:
+            # A KSeF number another invoice of this database already holds: one by one, so that
+            # only the colliding invoices stay as they were, with the reason.
+            for item in planned:
+                try:
+                    with self.env.cr.savepoint():
+                        self._l10n_pl_ksef_apply_planned([item], bulk)
+                except psycopg2.errors.UniqueViolation:
+                    self._l10n_pl_ksef_apply_planned([self._l10n_pl_ksef_number_taken(*item)], bulk)
+                    results = [r for r in results if r is not item[0]] + [dict(item[0], verdict="collision")]
+        return all(r["verdict"] in ("accepted", "adopted") for r in results)
+
+    def _l10n_pl_ksef_apply_planned(self, planned, bulk):
         if bulk:
             self._l10n_pl_ksef_apply_bulk(planned)
-        else:
-            for result, doc_vals, move_vals, body in planned:
-                if result.get("document"):
-                    result["document"].write(doc_vals)
-                if move_vals:
-                    result["move"]._l10n_pl_ksef_write(move_vals)
-                if body:
-                    upo = result.get("upo")
-                    result["move"]._l10n_pl_ksef_log(body, upo.ids if upo and upo.res_model == "account.move" else None)
-        return all(r["verdict"] in ("accepted", "adopted") for r in results)
+            return
+        for result, doc_vals, move_vals, body in planned:
+            if result.get("document"):
+                result["document"].sudo().write(doc_vals)
+            if move_vals:
+                result["move"]._l10n_pl_ksef_write(move_vals)
+            if body:
+                upo = result.get("upo")
+                result["move"]._l10n_pl_ksef_log(body, upo.ids if upo and upo.res_model == "account.move" else None)
+
+    def _l10n_pl_ksef_number_taken(self, result, doc_vals, move_vals, body):
+        """The planned verdict of an invoice whose KSeF number another invoice holds: KSeF's answer
+        stays on the submission, the invoice keeps its state and says why."""
+        number = move_vals.get("l10n_pl_ksef_number")
+        holder = self.sudo().with_context(active_test=False).search(
+            [("l10n_pl_ksef_number", "=", number), ("id", "!=", result["move"].id)], limit=1)
+        text = _("KSeF gave invoice %(invoice)s the number %(number)s, which invoice %(other)s of this database "
+                 "already holds. The invoice stays as it was; an administrator must check which of the two KSeF "
+                 "really holds (e.g. in the KSeF application).",
+                 invoice=result["move"].display_name, number=number, other=holder.display_name or "?")
+        return (result, dict(doc_vals, error=text), {"l10n_pl_ksef_error": text}, text)
 
     @api.model
     def _l10n_pl_ksef_apply_bulk(self, planned):

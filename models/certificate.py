@@ -53,6 +53,9 @@ def certificate_error_message(env, error, certificate_name=None):
         "missing_private_key": _("The private key is missing: KSeF certificates need their private key here."),
         "key_mismatch": _("The private key does not belong to this certificate."),
         "unsupported_key": _("The certificate's key type is not supported: KSeF certificates use RSA 2048 or EC P-256 keys."),
+        "weak_key": _("The certificate %(serial)s has a key KSeF does not accept for KOD II (%(key)s): an Offline "
+                      "certificate needs an RSA key of at least 2048 bits or an EC P-256 key.",
+                      serial=params.get("serial"), key=params.get("key")),
         "expired": _("The certificate %(serial)s expired on %(date)s (UTC).",
                      serial=params.get("serial"), date=params.get("valid_to")),
         "not_yet_valid": _("The certificate %(serial)s is not valid yet: valid from %(date)s (UTC).",

@@ -13,24 +13,24 @@ Safety, checked in one place each:
   drill invoices when their drill is not running (they would go to the real KSeF). Post to KSeF,
   the status refresh, offline issuing and the submission engine's claim all ask it.
 * the company's real connection (environment, addresses, login, token, Offline certificate) is
-  saved on the drill (administrators only) and restored exactly at the end;
+  saved on the drill (administrators only) and restored at the end: only from a snapshot Start
+  really took, never over a value an administrator changed meanwhile, and wiped once restored;
 * drill invoices are cancelled at the end, so they never count in the books.
 """
 import base64
 import datetime
+import json
 import logging
 import secrets
 from pathlib import Path
 
 import pytz
-import requests
-from markupsafe import Markup
 
 from odoo import _, api, fields, models, tools
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import SQL
 
-from ..ksef import devcerts
+from ..ksef import devcerts, safeurl
 from ..ksef import errors as ksef_errors
 from . import ksef_messages
 
@@ -161,8 +161,13 @@ class L10nPlKsefDrill(models.Model):
     invoice_ids = fields.One2many("account.move", "l10n_pl_ksef_drill_id", string="Drill invoices", readonly=True)
     invoice_count = fields.Integer(compute="_compute_invoice_count")
     pending_step_count = fields.Integer(string="Steps still to play", compute="_compute_pending_step_count")
-    # ---- the report (stored when the drill ends) ----------------------------------------------
-    report_html = fields.Html(string="Report", readonly=True, copy=False, sanitize=False)
+    # ---- the report (its rows stored when the drill ends, the HTML rendered from them) --------
+    report_html = fields.Html(string="Report", compute="_compute_report_html", sanitize=True)
+    report_line_ids = fields.One2many("l10n_pl_ksef.drill.report.line", "drill_id", string="Report lines",
+                                      readonly=True, copy=False)
+    end_error = fields.Text(string="Problems while ending", readonly=True, copy=False,
+                            help="What went wrong while the drill ended; the company's real settings were "
+                                 "restored all the same.")
     report_summary = fields.Char(string="Result", readonly=True, copy=False)
     report_invoice_count = fields.Integer(string="Invoices issued", readonly=True, copy=False)
     report_offline_count = fields.Integer(string="Issued offline", readonly=True, copy=False)
@@ -178,6 +183,13 @@ class L10nPlKsefDrill(models.Model):
     saved_latarnia_status = fields.Char(groups="base.group_system", copy=False)
     saved_latarnia_checked_at = fields.Datetime(groups="base.group_system", copy=False)
     saved_latarnia_error = fields.Char(groups="base.group_system", copy=False)
+    # Whether the settings above were really saved (End restores nothing else), and what the drill
+    # put in their place (End keeps a value an administrator changed meanwhile).
+    saved_snapshot = fields.Boolean(string="Settings saved", groups="base.group_system", copy=False)
+    applied_settings = fields.Text(string="Drill settings", groups="base.group_system", copy=False)
+    control_secret = fields.Char(string="Simulator control secret", groups="base.group_system", copy=False)
+    simulator_pid = fields.Integer(string="Simulator process", groups="base.group_system", copy=False,
+                                   help="The simulator this drill started (stopped at its end).")
     event_floor_id = fields.Integer(
         copy=False, help="The last KSeF event id stored before the drill: the simulator's notices come after it.")
     drill_certificate_id = fields.Many2one(
@@ -206,23 +218,45 @@ class L10nPlKsefDrill(models.Model):
                                         "end it before starting another one.",
                                         drill=others.name, company=drill.company_id.name))
             if others:
-                raise ValidationError(_("The simulator %(url)s is already used by the running drill %(drill)s of "
-                                        "company %(company)s: one simulator plays one outage script at a time. "
+                raise ValidationError(_("The simulator %(url)s is already used by a running drill of "
+                                        "%(company)s: one simulator plays one outage script at a time. "
                                         "Choose another simulator address or wait for that drill to end.",
-                                        url=drill.simulator_url, drill=others.name, company=others.company_id.name))
+                                        url=drill.simulator_url,
+                                        company=self._l10n_pl_ksef_company_label(others.company_id)))
 
     @api.constrains("simulator_url")
     def _check_simulator_url(self):
         for drill in self:
             url = (drill.simulator_url or "").strip()
-            if not url.startswith(("http://127.0.0.1:", "http://localhost:")):
+            try:
+                safeurl.local_simulator_url(url)
+            except safeurl.UnsafeUrl:
                 raise ValidationError(_("Drill %(drill)s: the simulator address must be on this server "
-                                        "(http://127.0.0.1:<port>), not %(url)s.", drill=drill.name, url=url))
+                                        "(http://127.0.0.1:<port>, nothing before the address and nothing after "
+                                        "the port), not %(url)s.", drill=drill.name, url=url)) from None
 
     @api.ondelete(at_uninstall=False)
     def _unlink_except_running(self):
         if self.filtered(lambda d: d.state == "running"):
             raise UserError(_("A running KSeF drill cannot be deleted: end it first."))
+
+    def _l10n_pl_ksef_is_current_endpoint(self):
+        """Whether the company's KSeF connection is this drill's simulator right now (an
+        administrator may have switched it to another environment during the drill)."""
+        self.ensure_one()
+        company = self.company_id.sudo()
+        try:
+            return (company.l10n_pl_ksef_environment == "simulator"
+                    and safeurl.local_simulator_url(company.l10n_pl_ksef_base_url or "")
+                    == safeurl.local_simulator_url(self.simulator_url))
+        except safeurl.UnsafeUrl:
+            return False
+
+    def _l10n_pl_ksef_company_label(self, company):
+        """A company's name for the current user, or "another company" when he does not work in it."""
+        if company in self.env.user.company_ids:
+            return _("company %s", company.name)
+        return _("another company")
 
     # ---- rights ----------------------------------------------------------------------------
 
@@ -235,7 +269,7 @@ class L10nPlKsefDrill(models.Model):
 
     def _l10n_pl_ksef_state_path(self):
         self.ensure_one()
-        port = self.simulator_url.rstrip("/").rsplit(":", 1)[-1]
+        port = int(self.simulator_url.strip().rstrip("/").rsplit(":", 1)[-1])   # checked: a loopback URL's port
         folder = Path(tools.config["data_dir"]) / "l10n_pl_ksef"
         folder.mkdir(parents=True, exist_ok=True)
         return folder / ("drill-simulator-%s.sqlite" % port)
@@ -246,7 +280,7 @@ class L10nPlKsefDrill(models.Model):
         self.ensure_one()
         try:
             launcher = _launcher()
-            return getattr(launcher, what)(*args)
+            return getattr(launcher, what)(*args, secret=self.sudo().control_secret or None)
         except ImportError as error:
             raise UserError(_("The KSeF simulator is not available on this server, so drill %(drill)s cannot use "
                               "it. Technical details: %(detail)s", drill=self.name, detail=error)) from None
@@ -279,8 +313,7 @@ class L10nPlKsefDrill(models.Model):
     def _l10n_pl_ksef_simulator_reset(self):
         """Forget the previous drill's invoices, sessions and Latarnia notices (keys and tokens stay)."""
         self.ensure_one()
-        answer = requests.post(self.simulator_url.rstrip("/") + "/_control/reset", json={}, timeout=10)
-        answer.raise_for_status()
+        _launcher().reset(self.simulator_url, secret=self.sudo().control_secret or None)
 
     # ---- start -------------------------------------------------------------------------------
 
@@ -300,10 +333,11 @@ class L10nPlKsefDrill(models.Model):
             lambda company: address(company.l10n_pl_ksef_base_url) == mine)
         if users:
             raise UserError(_(
-                "Drill %(drill)s cannot use the KSeF simulator at %(url)s: company %(company)s works with it as its "
+                "Drill %(drill)s cannot use the KSeF simulator at %(url)s: %(company)s works with it as its "
                 "KSeF, and a drill clears its simulator. Give the drill a simulator of its own (another port, e.g. "
                 "%(default)s; it is started automatically).",
-                drill=self.name, url=self.simulator_url, company=users[0].name, default=DEFAULT_SIMULATOR_URL))
+                drill=self.name, url=self.simulator_url, company=self._l10n_pl_ksef_company_label(users[0]),
+                default=DEFAULT_SIMULATOR_URL))
 
     def _l10n_pl_ksef_start(self):
         """Runs as superuser (the company's secrets are written); the caller's rights are checked."""
@@ -327,11 +361,15 @@ class L10nPlKsefDrill(models.Model):
         self._l10n_pl_ksef_check_real_invoices(end_by)
 
         launcher_tokens = ()
-        self._l10n_pl_ksef_simulator_call("ensure_running", self.simulator_url, str(self._l10n_pl_ksef_state_path()),
-                                          launcher_tokens)
+        # A simulator this drill starts answers its control API only to the drill (and is stopped at the end).
+        self.control_secret = secrets.token_urlsafe(32)
+        started = self._l10n_pl_ksef_simulator_call(
+            "ensure_running", self.simulator_url, str(self._l10n_pl_ksef_state_path()), launcher_tokens)
+        if (started or {}).get("started"):
+            self.simulator_pid = started["pid"]
         try:
             self._l10n_pl_ksef_simulator_reset()
-        except requests.RequestException as error:
+        except Exception as error:  # noqa: BLE001 - the launcher's SimulatorControlError, connection errors
             raise UserError(_("The KSeF simulator at %(url)s could not be prepared for drill %(drill)s (the previous "
                               "drill's invoices were not cleared). Technical details: %(detail)s",
                               url=self.simulator_url, drill=self.name, detail=type(error).__name__)) from None
@@ -339,8 +377,8 @@ class L10nPlKsefDrill(models.Model):
         self._l10n_pl_ksef_simulator_call("register_token", self.simulator_url, nip, token)
 
         # Save the real connection before anything changes it.
-        self.write({drill_field: _saved_value(company[company_field])
-                    for company_field, drill_field in SAVED_SETTINGS.items()})
+        self.write({**{drill_field: _saved_value(company[company_field])
+                       for company_field, drill_field in SAVED_SETTINGS.items()}, "saved_snapshot": True})
         certificate = self._l10n_pl_ksef_make_drill_certificate(company, nip)
         journal = company._l10n_pl_ksef_drill_journal()
         planned = {step: now + datetime.timedelta(minutes=step.offset_minutes) for step in self.step_ids}
@@ -353,13 +391,17 @@ class L10nPlKsefDrill(models.Model):
             "event_floor_id": self.env["l10n_pl_ksef.event"].with_context(active_test=False).search(
                 [], order="id desc", limit=1).id,
         })
-        company.write({
+        applied = {
             "l10n_pl_ksef_environment": "simulator",
             "l10n_pl_ksef_base_url": self.simulator_url,
             "l10n_pl_ksef_latarnia_url": self.simulator_url,
             "l10n_pl_ksef_auth_method": "token",
             "l10n_pl_ksef_token": token,
             "l10n_pl_ksef_offline_certificate_id": certificate.id,
+        }
+        self.applied_settings = json.dumps(applied)
+        company.write({
+            **applied,
             "l10n_pl_ksef_latarnia_status": False,
             "l10n_pl_ksef_latarnia_checked_at": False,
             "l10n_pl_ksef_latarnia_error": False,
@@ -443,6 +485,7 @@ class L10nPlKsefDrill(models.Model):
         return True
 
     def action_l10n_pl_ksef_drill_refresh(self):
+        self.check_access("read")
         for drill in self.filtered(lambda d: d.state == "running"):
             drill.sudo()._l10n_pl_ksef_refresh_steps()
         return True
@@ -475,7 +518,7 @@ class L10nPlKsefDrill(models.Model):
         self._l10n_pl_ksef_check_manager()
         if self.filtered(lambda d: d.state != "draft"):
             raise UserError(_("Only a planned drill can be cancelled; end a running drill instead."))
-        self.write({"state": "cancelled"})
+        self.sudo().write({"state": "cancelled"})
         return True
 
     def action_l10n_pl_ksef_drill_print(self):
@@ -495,55 +538,119 @@ class L10nPlKsefDrill(models.Model):
 
     def _l10n_pl_ksef_end(self):
         """Send what can be sent, write the report, give the company its real connection back,
-        cancel the drill invoices. Always ends, even when the simulator is gone."""
+        cancel the drill invoices. Cannot fail half-way: each part runs in its own savepoint, the
+        real connection is restored whatever the other parts did, and what failed is reported on
+        the drill, which ends all the same."""
         self.ensure_one()
         company = self.company_id
         uid = self.env.uid
-        Move = self.env["account.move"]
-        try:
-            self._l10n_pl_ksef_refresh_steps()
-        except UserError as error:
-            _logger.info("KSeF drill %s: simulator script not read at the end: %s", self.id, error)
+        problems = []
+
+        def attempt(what, function):
+            try:
+                with self.env.cr.savepoint():
+                    function()
+            except Exception as error:  # noqa: BLE001 - one failed part never keeps the company on the simulator
+                _logger.warning("KSeF drill %s: %s failed while ending: %s", self.id, what, error, exc_info=True)
+                problems.append(_("%(part)s: %(error)s", part=what, error=_l10n_pl_ksef_error_text(error)))
+
+        attempt(_("reading the simulator's script"), self._l10n_pl_ksef_refresh_steps)
+        attempt(_("the final sending to the simulator"), self._l10n_pl_ksef_end_send)
+        attempt(_("the report"), self._l10n_pl_ksef_end_report)
+        simulator_api = company._l10n_pl_ksef_api_url()
+        self._l10n_pl_ksef_restore_company(problems)
+        attempt(_("stopping the simulator"), self._l10n_pl_ksef_end_simulator)
+        attempt(_("closing the simulator's sessions"), lambda: self.env["l10n_pl_ksef.session"].search([
+            ("company_id", "=", company.id), ("api_url", "=", simulator_api)]).write(
+            {"journal_state": "settled", "state": "closed"}))
+        attempt(_("cancelling the drill invoices"), self._l10n_pl_ksef_end_invoices)
+        attempt(_("forgetting the simulator's notices"), self._l10n_pl_ksef_forget_simulated_events)
+        attempt(_("the real invoices waiting"), self._l10n_pl_ksef_end_real_invoices)
+        self.write({"state": "done", "ended_at": fields.Datetime.now(), "ended_by_id": uid or False,
+                    "end_error": "\n".join(problems) or False})
+        if problems:
+            self.message_post(body=_(
+                "Drill ended with problems; company %(company)s works with its real KSeF connection again.\n"
+                "%(problems)s", company=company.name, problems="\n".join(problems)))
+        self.message_post(body=_("Drill ended. %(summary)s Company %(company)s works with its real KSeF "
+                                 "connection again.", summary=self.report_summary or "", company=company.name))
+        return True
+
+    def _l10n_pl_ksef_end_send(self):
         # Everything sendable goes now, as the engine would: Latarnia first (pause or not). Waiting
         # drill invoices go at once, even those Post to KSeF reserved a few minutes ago.
+        company = self.company_id
+        if company.l10n_pl_ksef_running_drill_id != self or not self._l10n_pl_ksef_is_current_endpoint():
+            return   # the company is not on this drill's simulator: nothing of the drill goes anywhere
+        Move = self.env["account.move"]
         Move.search([("l10n_pl_ksef_drill_id", "=", self.id), ("state", "=", "posted"),
                      ("l10n_pl_ksef_state", "in", ("to_send", "offline"))])._l10n_pl_ksef_write(
             {"l10n_pl_ksef_next_try": False})
         try:
             company._l10n_pl_ksef_poll_latarnia(timeout=5.0)
-            Move.with_context(l10n_pl_ksef_no_commit=True)._l10n_pl_ksef_engine_run(company)
-            Move.with_context(l10n_pl_ksef_no_commit=True)._l10n_pl_ksef_engine_follow_posted(company)
-        except Exception as error:  # noqa: BLE001 - the drill ends whatever the simulator does
-            _logger.info("KSeF drill %s: final sending failed: %s", self.id, type(error).__name__)
+        except Exception as error:  # noqa: BLE001 - Latarnia's trouble must not stop the sending
+            _logger.info("KSeF drill %s: Latarnia not read at the end: %s", self.id, type(error).__name__)
+        Move.with_context(l10n_pl_ksef_no_commit=True)._l10n_pl_ksef_engine_run(company)
+        Move.with_context(l10n_pl_ksef_no_commit=True)._l10n_pl_ksef_engine_follow_posted(company)
         self.env.flush_all()
+
+    def _l10n_pl_ksef_end_report(self):
         # Drafts left in the drill journal belong to the drill too (and are cancelled with it).
         if self.journal_id:
-            Move.search([("journal_id", "=", self.journal_id.id), ("state", "=", "draft"),
-                         ("l10n_pl_ksef_drill_id", "=", False)]).write({"l10n_pl_ksef_drill_id": self.id})
+            self.env["account.move"].search([("journal_id", "=", self.journal_id.id), ("state", "=", "draft"),
+                                             ("l10n_pl_ksef_drill_id", "=", False)]).write(
+                {"l10n_pl_ksef_drill_id": self.id})
         self._l10n_pl_ksef_write_report()
 
-        simulator_api = company._l10n_pl_ksef_api_url()
-        restore = {company_field: _restored_value(company, company_field, self[drill_field])
-                   for company_field, drill_field in SAVED_SETTINGS.items()}
-        restore.update(l10n_pl_ksef_running_drill_id=False, l10n_pl_ksef_last_drill_date=fields.Date.context_today(self))
+    def _l10n_pl_ksef_restore_company(self, problems):
+        """The company's real connection back: only from a snapshot this drill really took, and
+        never over a value an administrator set meanwhile (his stays, and the drill says so)."""
+        company = self.company_id
+        restore = {"l10n_pl_ksef_running_drill_id": False,
+                   "l10n_pl_ksef_last_drill_date": fields.Date.context_today(self)}
+        if company.l10n_pl_ksef_running_drill_id != self:
+            restore.pop("l10n_pl_ksef_running_drill_id")
+        kept = []
+        # A drill started before snapshots were flagged: the company still points to it, so Start ran.
+        legacy = company.l10n_pl_ksef_running_drill_id == self and bool(self.saved_environment)
+        if self.saved_snapshot or legacy:
+            applied = json.loads(self.applied_settings or "{}")
+            for company_field, drill_field in SAVED_SETTINGS.items():
+                current = _saved_value(company[company_field])
+                if company_field in applied and current != applied[company_field]:
+                    kept.append(company._fields[company_field].get_description(self.env)["string"])
+                    continue
+                restore[company_field] = _restored_value(company, company_field, self[drill_field])
+        else:
+            problems.append(_("no snapshot of the company's settings was taken: nothing was restored."))
+        if kept:
+            problems.append(_("an administrator changed %(fields)s during the drill: the new values were kept.",
+                              fields=", ".join(kept)))
         try:
             with self.env.cr.savepoint():
                 company.write(restore)
         except ValidationError as error:
             # E.g. the real Offline certificate expired during the drill: everything else goes back.
-            restore["l10n_pl_ksef_offline_certificate_id"] = False
+            restore.pop("l10n_pl_ksef_offline_certificate_id", None)
             company.write(restore)
-            self.message_post(body=_("The company's Offline certificate could not be put back (%s): choose it "
-                                     "again in the company's KSeF offline settings.", error.args[0]))
+            problems.append(_("The company's Offline certificate could not be put back (%s): choose it "
+                              "again in the company's KSeF offline settings.", error.args[0]))
+        # The real secrets leave the drill once they are back with the company.
+        self.write({**{drill_field: False for drill_field in SAVED_SETTINGS.values()},
+                    "saved_snapshot": False, "applied_settings": False})
+
+    def _l10n_pl_ksef_end_simulator(self):
         for step in ("clear_script", "reset_faults"):
             try:
                 self._l10n_pl_ksef_simulator_call(step, self.simulator_url)
             except UserError as error:
                 _logger.info("KSeF drill %s: simulator not cleaned up (%s): %s", self.id, step, error)
-        # Sessions at the simulator are over: the engine must never ask the real KSeF about them.
-        self.env["l10n_pl_ksef.session"].search([
-            ("company_id", "=", company.id), ("api_url", "=", simulator_api)]).write(
-            {"journal_state": "settled", "state": "closed"})
+        if self.simulator_pid:
+            _launcher().stop(self.simulator_pid)
+        self.write({"simulator_pid": 0, "control_secret": False})
+
+    def _l10n_pl_ksef_end_invoices(self):
+        Move = self.env["account.move"]
         drill_moves = Move.search([("l10n_pl_ksef_drill_id", "=", self.id), ("state", "!=", "cancel")])
         drill_moves.with_context(l10n_pl_ksef_drill_closing=True).button_cancel()
         # The simulator's KSeF numbers are not real ones and must never block a real number (the
@@ -553,22 +660,21 @@ class L10nPlKsefDrill(models.Model):
         if self.journal_id:
             # Outside drills nobody can pick the drill journal.
             self.journal_id.active = False
-        self._l10n_pl_ksef_forget_simulated_events()
         if self.drill_certificate_id:
             certificate = self.drill_certificate_id
             self.drill_certificate_id = False
             certificate.active = False
+
+    def _l10n_pl_ksef_end_real_invoices(self):
         # Real invoices waited during the drill: their deadlines under the real environment, then send.
+        company = self.company_id
+        Move = self.env["account.move"]
         waiting = Move.search([("company_id", "=", company.id), ("l10n_pl_ksef_state", "=", "offline"),
                                ("l10n_pl_ksef_drill_id", "=", False)])
         waiting._l10n_pl_ksef_recompute_deadlines()
         if Move.search_count([("company_id", "=", company.id), ("state", "=", "posted"),
                               ("l10n_pl_ksef_state", "in", ("to_send", "offline"))], limit=1):
             Move._l10n_pl_ksef_engine_arm(fields.Datetime.now())
-        self.write({"state": "done", "ended_at": fields.Datetime.now(), "ended_by_id": uid or False})
-        self.message_post(body=_("Drill ended. %(summary)s Company %(company)s works with its real KSeF "
-                                 "connection again.", summary=self.report_summary, company=company.name))
-        return True
 
     def _l10n_pl_ksef_forget_simulated_events(self):
         """The drill's Latarnia notices (environment 'simulator', stored since the start) go: the
@@ -624,7 +730,7 @@ class L10nPlKsefDrill(models.Model):
             else:
                 in_time = True
             rows.append({
-                "move": move,
+                "move_id": move.id,
                 "number": move.name or _("(draft)"),
                 "customer": move.partner_id.display_name or "",
                 "created_by": move.create_uid.name or "",
@@ -645,92 +751,12 @@ class L10nPlKsefDrill(models.Model):
             })
         return rows
 
-    def _l10n_pl_ksef_report_for_print(self):
-        """The stored report of an ended drill; the live state of a running one."""
-        self.ensure_one()
-        if self.report_html:
-            return self.report_html
-        return self._l10n_pl_ksef_report_html(self._l10n_pl_ksef_report_rows(), _("The drill is not over yet."))
 
-    def _l10n_pl_ksef_write_report(self):
-        self.ensure_one()
-        rows = self._l10n_pl_ksef_report_rows()
-        offline = [row for row in rows if row["offline"]]
-        in_time = [row for row in rows if row["in_time"]]
-        all_in_time = bool(rows) and len(in_time) == len(rows)
-        if not rows:
-            summary = _("No invoice was issued during the drill.")
-        elif all_in_time:
-            summary = _("%(count)s invoice(s), %(offline)s issued offline, all submitted in time.",
-                        count=len(rows), offline=len(offline))
-        else:
-            summary = _("%(count)s invoice(s), %(offline)s issued offline, %(late)s NOT submitted in time.",
-                        count=len(rows), offline=len(offline), late=len(rows) - len(in_time))
-        self.write({
-            "report_html": self._l10n_pl_ksef_report_html(rows, summary),
-            "report_summary": summary,
-            "report_invoice_count": len(rows),
-            "report_offline_count": len(offline),
-            "report_in_time_count": len(in_time),
-            "report_all_in_time": all_in_time,
-        })
-
-    def _l10n_pl_ksef_report_html(self, rows, summary):
-        """The report as HTML; every value is escaped (Markup % escapes its arguments)."""
-        def when(moment):
-            if not moment:
-                return ""
-            return fields.Datetime.to_string(
-                pytz.utc.localize(moment).astimezone(WARSAW).replace(tzinfo=None))
-
-        def unbroken(text):
-            # An invoice number, a date or a time never breaks in the middle ("2026-12-" over
-            # "04" misreads); inline styles, as the printed report may come without the CSS bundle.
-            return Markup(" ").join(Markup('<span style="white-space: nowrap;">%s</span>') % part
-                                    for part in str(text).split())
-
-        headers = [_("Invoice"), _("Customer"), _("Created by"), _("Posted by"), _("Sent to KSeF by"),
-                   _("Issued"), _("KSeF deadline"), _("Why this deadline"), _("KSeF status"), _("KSeF number"),
-                   _("Submitted at (Warsaw time)"), _("In time")]
-        head = Markup("").join(Markup("<th>%s</th>") % header for header in headers)
-        # _() reads the language from its caller's frame: not inside the generator expressions.
-        yes, no, not_played = _("Yes"), _("No"), _("not played")
-        body = Markup("").join(
-            Markup('<tr class="%s"><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td>'
-                   '<td>%s</td><td>%s</td><td>%s</td><td>%s</td><td class="fw-bold">%s</td></tr>') % (
-                "" if row["in_time"] else "table-danger",
-                unbroken(row["number"]), row["customer"], row["created_by"], row["posted_by"], row["sent_by"],
-                row["issued"], unbroken(row["deadline"] or ""), row["deadline_reason"], row["ksef_state"], row["ksef_number"],
-                unbroken(when(row["submitted_at"])), yes if row["in_time"] else no)
-            for row in rows)
-        steps = Markup("").join(
-            Markup("<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>") % (
-                step.offset_minutes, step._l10n_pl_ksef_label(), when(step.planned_at),
-                when(step.applied_at) or not_played)
-            for step in self.step_ids)
-        return Markup(
-            '<div class="o_l10n_pl_ksef_drill_report">'
-            '<p class="fw-bold">%(summary)s</p>'
-            '<p>%(who)s</p>'
-            '<h4>%(timeline_title)s</h4>'
-            '<table class="table table-sm table-bordered" style="table-layout: auto;">'
-            '<thead><tr><th>%(minute)s</th><th>%(what)s</th><th>%(planned)s</th><th>%(happened)s</th></tr></thead>'
-            '<tbody>%(steps)s</tbody></table>'
-            '<h4>%(invoices_title)s</h4>'
-            # table-layout: the form's HTML field gives bordered tables equal columns otherwise
-            '<table class="table table-sm table-bordered" style="table-layout: auto;">'
-            '<thead><tr>%(head)s</tr></thead><tbody>%(body)s</tbody></table></div>') % {
-            "summary": summary,
-            "who": _("Started by %(user)s for company %(company)s at %(start)s, ended at %(end)s (Warsaw time).",
-                     company=self.company_id.name, user=self.started_by_id.name or "", start=when(self.started_at),
-                     end=when(fields.Datetime.now())),
-            "timeline_title": _("Outage script"),
-            "minute": _("Minute"), "what": _("What happened"), "planned": _("Planned at"),
-            "happened": _("Happened at"), "steps": steps,
-            "invoices_title": _("Invoices issued during the drill"),
-            "head": head,
-            "body": body or Markup('<tr><td colspan="12">%s</td></tr>') % _("No invoice was issued."),
-        }
+def _l10n_pl_ksef_error_text(error):
+    """One line about ``error`` for the drill's problems (a UserError's message, else its kind)."""
+    if isinstance(error, (UserError, ValidationError, AccessError)):
+        return error.args[0]
+    return "%s: %s" % (type(error).__name__, str(error).splitlines()[0][:300] if str(error) else "")
 
 
 def _saved_value(value):
@@ -886,10 +912,12 @@ class AccountMoveKsefDrill(models.Model):
                     "wait: post it to KSeF again once the drill has ended.",
                     invoice=move.display_name, company=move.company_id.name,
                     end=self.env["account.move"]._l10n_pl_ksef_moment_text(drill.end_by))
-            elif is_drill and (not drill or move.l10n_pl_ksef_drill_id != drill):
+            elif is_drill and (not drill or move.l10n_pl_ksef_drill_id != drill
+                               or not drill._l10n_pl_ksef_is_current_endpoint()):
+                # Whatever the flags say: a drill invoice talks to its drill's simulator and nothing else.
                 blocked[move] = _(
                     "Invoice %(invoice)s is a KSeF drill invoice (not a legal invoice): it is never sent to KSeF "
-                    "outside its drill.", invoice=move.display_name)
+                    "outside its drill's simulator.", invoice=move.display_name)
         return blocked
 
     def _l10n_pl_ksef_drill_check(self):
@@ -927,9 +955,12 @@ class AccountMoveKsefDrill(models.Model):
     def _l10n_pl_ksef_engine_scope(self, company):
         drill = company.sudo().l10n_pl_ksef_running_drill_id
         if drill:
+            if not drill._l10n_pl_ksef_is_current_endpoint():
+                return SQL("FALSE")   # drill invoices go to the drill's simulator only, real ones wait
             return SQL("m.l10n_pl_ksef_drill_id = %s", drill.id)
         return SQL("m.l10n_pl_ksef_drill_id IS NULL")
 
     def _l10n_pl_ksef_may_reset_to_draft(self):
         # Only when the drill that issued it closes: drill invoices never count in the books.
-        return bool(self.l10n_pl_ksef_drill_id and self.env.context.get("l10n_pl_ksef_drill_closing"))
+        # The context key alone can be sent over RPC: only the drill's end, running as superuser, counts.
+        return bool(self.l10n_pl_ksef_drill_id and self.env.su and self.env.context.get("l10n_pl_ksef_drill_closing"))

@@ -21,6 +21,9 @@ from . import test_evidence
 from . import test_ksef_payments
 from . import test_ksef_classification
 from . import test_jpk_security
+from . import test_security_forgery
+from . import test_security_drill
+from . import test_security_inputs
 from . import test_certificate_enrollment
 from . import test_tour_certificates
 from . import test_ksef_number_environment

@@ -194,7 +194,7 @@ class TestFa3Mapping(KsefTestCommon):
 
     def test_credit_note_of_invoice_with_ksef_number(self):
         original = self._ksef_invoice(lines=[(100.0, self.tax_23, {})])
-        original.write({"l10n_pl_ksef_number": "5265877635-20250826-0100001AF629-AF", "l10n_pl_ksef_state": "accepted"})
+        original.sudo().write({"l10n_pl_ksef_number": "5265877635-20250826-0100001AF629-AF", "l10n_pl_ksef_state": "accepted"})
         root = self._build(self._credit_note(original))
         self.assertEqual(self._text(root, "fa:Fa/fa:RodzajFaktury"), "KOR")
         self.assertEqual(self._text(root, "fa:Fa/fa:PrzyczynaKorekty"), "Zwrot towaru")

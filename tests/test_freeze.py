@@ -44,7 +44,7 @@ class TestFreeze(KsefTestCommon):
         move = self._ksef_invoice()
         move.action_l10n_pl_ksef_freeze()
         for state in ("sending", "offline", "accepted"):
-            move.l10n_pl_ksef_state = state
+            move.sudo().l10n_pl_ksef_state = state
             with self.assertRaises(UserError, msg=state):
                 move.with_user(self.user).button_draft()
             self.assertEqual(move.state, "posted")
@@ -52,7 +52,7 @@ class TestFreeze(KsefTestCommon):
     def test_reset_to_draft_allowed_after_online_rejection(self):
         move = self._ksef_invoice()
         move.action_l10n_pl_ksef_freeze()
-        move.l10n_pl_ksef_state = "rejected"
+        move.sudo().l10n_pl_ksef_state = "rejected"
         old_attachment = move.l10n_pl_ksef_xml_id
         move.button_draft()
         self.assertEqual(move.state, "draft")

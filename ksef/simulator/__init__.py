@@ -56,8 +56,12 @@ What it does (FACTS §1.5, §1.7, §2, §4)
   a closed online session is 170 until then; a batch is 150 while a worker thread processes it.
 * Rate limits of FACTS §4.12 per (context, client IP) in sliding windows, 429 + ``Retry-After``.
 
-Control API (JSON, no authentication, never rate-limited or faulted)
----------------------------------------------------------------------
+Control API (JSON, never rate-limited or faulted; open unless a secret is set)
+------------------------------------------------------------------------------
+A simulator started with the environment variable ``KSEF_SIMULATOR_CONTROL_SECRET`` (a drill's:
+see ``launcher.ensure_running``) answers ``/_control/*`` except ``health`` only to requests carrying
+that secret in the ``X-KSeF-Simulator-Secret`` header (403 otherwise).
+
 ==========================================  ===============================================================
 ``GET  /_control/health``                   ``{"ok": true}``
 ``GET  /_control/counters``                 ``invoicesTotal``, ``invoicesAccepted``, ``invoicesByStatus``,

@@ -31,11 +31,12 @@ def main(argv=None):
     simulator = Simulator(args.state, tokens=args.token, rate_limits=args.rate_limits, xsd_dir=args.xsd_dir,
                           port=args.port, processing_delay=args.processing_delay,
                           access_token_ttl=args.access_token_ttl, seed=args.seed)
-    simulator.start()
-    print(simulator.base_url, flush=True)
+    # Before the simulator answers: a launcher may stop it as soon as it does (a drill's end).
     stopped = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopped.set())
+    simulator.start()
+    print(simulator.base_url, flush=True)
     stopped.wait()
     simulator.stop()
     return 0

@@ -19,9 +19,10 @@ import zoneinfo
 
 from lxml import etree
 
-from .. import crypto
+from .. import crypto, safehttp
 from .. import upo as upo_xml
 from ..ksef_number import crc8, make_ksef_number
+from . import control_secret
 from . import keys as mf_keys
 from . import script as outage_script
 from .collective import CollectiveIdentifiersMixin
@@ -171,6 +172,7 @@ class SimulatorApp(CollectiveIdentifiersMixin, CertificatesApiMixin):
         self.fault_lock = threading.Lock()
         self.workers = []
         self.secret = self._secret()
+        self.control_secret = control_secret.from_environment()
         self._ensure_keys()
         self._certificates_setup()
         for nip, token in self.startup_tokens:
@@ -386,6 +388,10 @@ class SimulatorApp(CollectiveIdentifiersMixin, CertificatesApiMixin):
                 return fault
         elif auth == "latarnia" and self.faults["latarnia_down"]:
             return json_response(502, {"title": "Bad Gateway", "status": 502})
+        elif auth == "control":
+            denied = control_secret.refusal(self.control_secret, request)
+            if denied is not None:
+                return denied
         context = None
         if auth == "auth":
             request.auth = self._auth_operation_from_token(request)
@@ -523,7 +529,7 @@ class SimulatorApp(CollectiveIdentifiersMixin, CertificatesApiMixin):
                                                                   % ", ".join(AUTH_NAMESPACES)])
         schema = self.auth_schemas.get(namespace)
         if schema is not None:
-            unsigned = etree.fromstring(body)
+            unsigned = etree.fromstring(body, safehttp.xml_parser())   # entities off: never echo a local file
             for signature in unsigned.findall(".//{%s}Signature" % DS_NS):
                 signature.getparent().remove(signature)
             if not schema.validate(unsigned):

@@ -7,6 +7,8 @@ of starting another one. The other helpers are thin ``requests`` wrappers of ``/
 with short timeouts that raise ``SimulatorControlError`` with a readable message.
 """
 import fcntl
+import os
+import signal
 import subprocess
 import time
 import urllib.parse
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import requests
 
+from . import control_secret
 from .server import ALLOWED_HOSTS, _parse_tokens, package_root, simulator_command, simulator_env
 
 CONTROL_TIMEOUT = 5.0
@@ -40,7 +43,7 @@ def is_running(base_url):
         return False
 
 
-def ensure_running(base_url, state_path, tokens=(), timeout=20.0):
+def ensure_running(base_url, state_path, tokens=(), timeout=20.0, secret=None):
     """Make sure a simulator answers at ``base_url``; start one if not.
 
     Returns ``{"started": False, "pid": None}`` when one already answers, else starts
@@ -51,6 +54,7 @@ def ensure_running(base_url, state_path, tokens=(), timeout=20.0):
     ``(nip, token)`` or ``{nip: token}``) are registered in both cases, through the control API
     rather than the command line so they never show in a process listing.
     Raises ``SimulatorControlError`` when the started simulator does not answer in ``timeout`` s.
+    A simulator started here with ``secret`` answers its control API only to that secret.
     """
     result = {"started": False, "pid": None}
     if not is_running(base_url):
@@ -62,11 +66,11 @@ def ensure_running(base_url, state_path, tokens=(), timeout=20.0):
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 if not is_running(base_url):
-                    result = {"started": True, "pid": _start_detached(base_url, port, state_path, timeout)}
+                    result = {"started": True, "pid": _start_detached(base_url, port, state_path, timeout, secret)}
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
     for nip, token in _parse_tokens(tokens):
-        register_token(base_url, nip, token)
+        register_token(base_url, nip, token, secret=secret)
     return result
 
 
@@ -80,11 +84,11 @@ def _local_port(base_url):
     return parts.port
 
 
-def _start_detached(base_url, port, state_path, timeout):
+def _start_detached(base_url, port, state_path, timeout, secret=None):
     log_path = Path(str(state_path) + ".log")
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
-            simulator_command(state_path, port=port), cwd=str(package_root()), env=simulator_env(),
+            simulator_command(state_path, port=port), cwd=str(package_root()), env=_child_env(secret),
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, close_fds=True,
             start_new_session=True)  # own session: no signal from the caller's terminal or process group
     deadline = time.monotonic() + timeout
@@ -113,10 +117,11 @@ def _control_url(base_url, path):
     return "%s/_control/%s" % (base_url.rstrip("/"), path)
 
 
-def _control(base_url, method, path, payload=None, timeout=CONTROL_TIMEOUT):
+def _control(base_url, method, path, payload=None, timeout=CONTROL_TIMEOUT, secret=None):
     url = _control_url(base_url, path)
     try:
-        answer = requests.request(method, url, json=payload, timeout=timeout)
+        answer = requests.request(method, url, json=payload, timeout=timeout,
+                                  headers=control_secret.headers(secret), allow_redirects=False)
     except requests.RequestException as exc:
         raise SimulatorControlError("The KSeF simulator at %s cannot be reached (%s)."
                                     % (base_url, exc.__class__.__name__)) from None
@@ -145,30 +150,76 @@ def _error_text(answer):
     return data.get("detail") or str(data)[:300]
 
 
-def register_token(base_url, nip, token):
+def register_token(base_url, nip, token, secret=None):
     """Register a KSeF token for ``nip`` (the answer carries its reference, never the token)."""
-    return _control(base_url, "POST", "tokens", {"nip": str(nip), "token": str(token)})
+    return _control(base_url, "POST", "tokens", {"nip": str(nip), "token": str(token)}, secret=secret)
 
 
-def set_script(base_url, steps):
+def set_script(base_url, steps, secret=None):
     """Replace the outage script: ``steps`` = ``[{"at": "2026-11-25T10:00:00Z", "action": ..., "id": ...}]``."""
-    return _control(base_url, "POST", "script", {"steps": list(steps)})
+    return _control(base_url, "POST", "script", {"steps": list(steps)}, secret=secret)
 
 
-def get_script(base_url):
+def get_script(base_url, secret=None):
     """``{"steps": [{"id", "at", "action", "appliedAt"}], "pending": n, "now"}``."""
-    return _control(base_url, "GET", "script")
+    return _control(base_url, "GET", "script", secret=secret)
 
 
-def advance_script(base_url):
+def advance_script(base_url, secret=None):
     """Play the next pending step now; ``SimulatorControlError`` (http_status 409) when none is left."""
-    return _control(base_url, "POST", "script/advance")
+    return _control(base_url, "POST", "script/advance", secret=secret)
 
 
-def clear_script(base_url):
-    return _control(base_url, "POST", "script/clear")
+def clear_script(base_url, secret=None):
+    return _control(base_url, "POST", "script/clear", secret=secret)
 
 
-def reset_faults(base_url):
+def reset_faults(base_url, secret=None):
     """No faults any more (also ends a ``connection_lost`` the script played)."""
-    return _control(base_url, "POST", "faults/clear")
+    return _control(base_url, "POST", "faults/clear", secret=secret)
+
+
+def reset(base_url, secret=None):
+    """Forget the previous drill's invoices, sessions and Latarnia notices (keys and tokens stay)."""
+    return _control(base_url, "POST", "reset", {}, timeout=10.0, secret=secret)
+
+
+def _child_env(secret):
+    env = simulator_env()
+    env.pop(control_secret.ENV_VAR, None)
+    if secret:
+        env[control_secret.ENV_VAR] = secret
+    return env
+
+
+def stop(pid):
+    """Stop the simulator ``ensure_running`` started as ``pid`` (and nothing else: the process
+    must still be a ``ksef.simulator``; a recycled pid is left alone). True when it was stopped."""
+    try:
+        command = Path("/proc/%d/cmdline" % int(pid)).read_bytes().split(b"\0")
+    except (OSError, ValueError):
+        return False
+    if b"ksef.simulator" not in command:
+        return False
+    try:
+        os.kill(int(pid), signal.SIGTERM)
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.1)
+        if _alive(pid):   # a SIGTERM that came too early in its start-up: no second chance to linger
+            os.kill(int(pid), signal.SIGKILL)
+    except ProcessLookupError:
+        return False
+    try:
+        os.waitpid(int(pid), os.WNOHANG)   # our child when this process started it: no zombie left
+    except ChildProcessError:
+        pass
+    return True
+
+
+def _alive(pid):
+    try:
+        status = Path("/proc/%d/status" % int(pid)).read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status

@@ -1,0 +1,56 @@
+"""KSeF facts of an invoice are written by the add-on's own code only.
+
+``readonly=True`` binds the form, not JSON-RPC / XML-RPC, and a context key can be sent by any
+caller. What cannot be forged over RPC is the superuser mode: our flows check the caller's
+rights (``check_access``) and then write these fields through ``_l10n_pl_ksef_write``, which
+runs them with ``sudo()``. Any other write or create carrying one of them is refused, like
+Odoo's ``account`` refuses changes to the hashed fields of a posted, inalterable entry.
+"""
+from odoo import _, api, models
+from odoo.exceptions import AccessError
+
+# What KSeF said, what was frozen and printed, the offline obligation and the drill link.
+PROTECTED_MOVE_FIELDS = frozenset({
+    "l10n_pl_ksef_state", "l10n_pl_ksef_number", "l10n_pl_ksef_error",
+    "l10n_pl_ksef_xml_id", "l10n_pl_ksef_xml_hash", "l10n_pl_ksef_xml_hash_url", "l10n_pl_ksef_frozen_at",
+    "l10n_pl_ksef_acquisition_date", "l10n_pl_ksef_upo_id", "l10n_pl_ksef_document_ids",
+    "l10n_pl_ksef_offline_mode", "l10n_pl_ksef_offline_event_id", "l10n_pl_ksef_offline_issued_at",
+    "l10n_pl_ksef_deadline", "l10n_pl_ksef_deadline_reason", "l10n_pl_ksef_deadline_event_id",
+    "l10n_pl_ksef_qr_certificate_url", "l10n_pl_ksef_offline_certificate_serial",
+    "l10n_pl_ksef_corrected_hash", "l10n_pl_ksef_rejected_xml_id", "l10n_pl_ksef_technical_correction_at",
+    "l10n_pl_ksef_next_try", "l10n_pl_ksef_attempts",
+    "l10n_pl_ksef_drill_id", "l10n_pl_ksef_drill_posted_by_id", "l10n_pl_ksef_drill_sent_by_id",
+})
+
+
+def forged_fields(env, model, vals, protected, defaults=False):
+    """The protected fields ``vals`` (and, on create, the context's ``default_*`` keys) would set,
+    unless the environment is in superuser mode: the only mode RPC cannot ask for."""
+    if env.su:
+        return []
+    names = set(vals or ())
+    if defaults:
+        names |= {key[len("default_"):] for key in env.context if key.startswith("default_")}
+    return sorted(name for name in names & protected if name in model._fields)
+
+
+class AccountMoveKsefGuard(models.Model):
+    _inherit = "account.move"
+
+    def _l10n_pl_ksef_refuse_forgery(self, vals, defaults=False):
+        forged = forged_fields(self.env, self, vals, PROTECTED_MOVE_FIELDS, defaults=defaults)
+        if forged:
+            raise AccessError(_(
+                "KSeF data of an invoice (%(fields)s) is written only by KSeF itself through the add-on "
+                "(Post to KSeF, offline issuing, the submission engine), never by hand.",
+                fields=", ".join(self._fields[name].get_description(self.env)["string"] for name in forged)))
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            self._l10n_pl_ksef_refuse_forgery(vals, defaults=True)
+        return super().create(vals_list)
+
+    def write(self, vals):
+        self._l10n_pl_ksef_refuse_forgery(vals)
+        return super().write(vals)
