@@ -16,3 +16,4 @@ from . import test_i18n
 from . import test_drill
 from . import test_tours
 from . import test_tour_drill
+from . import test_edi_coexistence

@@ -3,12 +3,6 @@
     "version": "18.0.1.0.0",
     "category": "Accounting/Localizations/EDI",
     "summary": "One sender, one verdict, one set of KSeF screens when Odoo's own KSeF module is installed too",
-    "description": """
-Installed automatically when both l10n_pl_ksef and Odoo's l10n_pl_edi are installed: every
-invoice goes to KSeF through l10n_pl_ksef's engine only, its verdict is mirrored into
-l10n_pl_edi's fields, invoices l10n_pl_edi got accepted are adopted, and l10n_pl_edi's download
-of purchase invoices into vendor bills runs over l10n_pl_ksef's KSeF connection.
-""",
     "author": "l10n_pl_ksef contributors",
     "website": "https://github.com/l10n-pl-ksef/l10n_pl_ksef",
     "license": "LGPL-3",

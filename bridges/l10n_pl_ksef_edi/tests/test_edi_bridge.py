@@ -8,17 +8,18 @@ from unittest.mock import patch
 
 from lxml import etree
 
-from odoo import fields
 from odoo.exceptions import UserError
 from odoo.tests import tagged
 from odoo.tools import file_open
 
 from odoo.addons.l10n_pl_edi.models.account_move import AccountMove as EdiAccountMove
 from odoo.addons.l10n_pl_edi.tools.ksef_api_service import KsefApiService
-from odoo.addons.l10n_pl_ksef.ksef import crypto, ksef_number
+from odoo.addons.l10n_pl_ksef.ksef import ksef_number
 from odoo.addons.l10n_pl_ksef.ksef.simulator.testing import SimClient, sample_invoice
 from odoo.addons.l10n_pl_ksef.tests.common import KsefOfflineTestMixin
 from odoo.addons.l10n_pl_ksef.tests.test_engine import KsefEngineCommon
+
+from .. import _l10n_pl_ksef_edi_post_init
 
 SUPPLIER_NIP = "7251801126"
 
@@ -159,7 +160,6 @@ class TestKsefEdiBridge(KsefOfflineTestMixin, KsefEngineCommon):
         move = self._ksef_invoice()
         _xml, number = self._their_sending(move)
         EdiAccountMove.action_l10n_pl_edi_update_invoice_status(move.sudo())
-        from odoo.addons.l10n_pl_ksef_edi import _l10n_pl_ksef_edi_post_init
         _l10n_pl_ksef_edi_post_init(self.env)
         self.assertOneVerdict(move)
         self.assertEqual(move.l10n_pl_ksef_number, number)
