@@ -9,6 +9,6 @@ def _l10n_pl_ksef_edi_post_init(env):
     # Invoices l10n_pl_edi got accepted before this bridge came: ours from now on.
     env["account.move"].search([
         ("l10n_pl_edi_status", "=", "accepted"), ("l10n_pl_edi_number", "!=", False),
-        ("l10n_pl_ksef_state", "in", (False, "to_send", "rejected")),
+        ("l10n_pl_ksef_state", "in", (False, "to_send", "offline", "rejected")),
         ("move_type", "in", ("out_invoice", "out_refund")),
     ])._l10n_pl_ksef_edi_adopt()

@@ -77,8 +77,7 @@ class AccountMove(models.Model):
         and UPO. Returns True when every invoice of ``self`` was adopted."""
         adopted = self.browse()
         for move in self:
-            if (move.l10n_pl_ksef_state not in POSTABLE_STATES or not move._l10n_pl_ksef_is_applicable()
-                    or move.l10n_pl_ksef_state == "offline"):
+            if move.l10n_pl_ksef_state not in POSTABLE_STATES or not move._l10n_pl_ksef_is_applicable():
                 continue
             if move.l10n_pl_edi_status == "sent" and move.l10n_pl_edi_ref:
                 move._l10n_pl_ksef_edi_refresh_their_status()
@@ -122,6 +121,16 @@ class AccountMove(models.Model):
             "upo_xml": self.sudo().l10n_pl_edi_upo_id.raw or None,
             "document_values": {"status_code": 200, "status_description": _("Accepted (sent by l10n_pl_edi)")},
         }])
+
+    @api.model
+    def _cron_l10n_pl_ksef_submit(self):
+        # EXTENDS l10n_pl_ksef: what l10n_pl_edi got accepted is adopted before the engine
+        # would send it again (KSeF would answer 440 for a file that is not ours).
+        self.search([
+            ("l10n_pl_edi_status", "=", "accepted"), ("l10n_pl_edi_number", "!=", False),
+            ("l10n_pl_ksef_state", "in", ("to_send", "offline", "rejected")),
+        ])._l10n_pl_ksef_edi_adopt()
+        return super()._cron_l10n_pl_ksef_submit()
 
     # ---- a 440 whose original is l10n_pl_edi's sending is ours too --------------------------
 

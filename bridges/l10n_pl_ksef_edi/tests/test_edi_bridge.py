@@ -180,6 +180,16 @@ class TestKsefEdiBridge(KsefOfflineTestMixin, KsefEngineCommon):
         self.assertOneVerdict(move)
         self.assertAcceptedExactlyOnce(move)
 
+    def test_engine_adopts_an_offline_invoice_their_module_got_accepted(self):
+        move = self._ksef_invoice()
+        move.with_user(self.user).action_l10n_pl_ksef_issue_offline24()
+        _xml, number = self._their_sending(move)   # both sent it before the bridge existed
+        EdiAccountMove.action_l10n_pl_edi_update_invoice_status(move.sudo())
+        self._run_cron()
+        self.assertOneVerdict(move)
+        self.assertEqual(move.l10n_pl_ksef_number, number)
+        self.assertEqual(self._counters()["invoicesAccepted"], 1)
+
     def test_rejection_is_mirrored(self):
         move = self._ksef_invoice()
         sim = SimClient(self.ksef_url)
