@@ -6,9 +6,6 @@ def _l10n_pl_ksef_edi_post_init(env):
     # column is no longer used (the field now follows our Authentication certificate), empty it.
     env.cr.execute("UPDATE res_company SET l10n_pl_edi_certificate = NULL")
     env["res.company"]._l10n_pl_ksef_edi_sync_mode()
-    # Invoices l10n_pl_edi got accepted before this bridge came: ours from now on.
-    env["account.move"].search([
-        ("l10n_pl_edi_status", "=", "accepted"), ("l10n_pl_edi_number", "!=", False),
-        ("l10n_pl_ksef_state", "in", (False, "to_send", "offline", "rejected")),
-        ("move_type", "in", ("out_invoice", "out_refund")),
-    ])._l10n_pl_ksef_edi_adopt()
+    # Invoices l10n_pl_edi got accepted before this bridge came are adopted by the submission
+    # engine's next run, once KSeF confirms their numbers (no network call during the install).
+    env.ref("l10n_pl_ksef.ir_cron_l10n_pl_ksef_submit")._trigger()

@@ -9,14 +9,21 @@ import base64
 import datetime
 import logging
 
+from lxml import etree
+
 from odoo import _, api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 
 from odoo.addons.l10n_pl_ksef.ksef import crypto
 from odoo.addons.l10n_pl_ksef.ksef import errors as ksef_errors
-from odoo.addons.l10n_pl_ksef.models.account_move_ksef_send import POSTABLE_STATES
+from odoo.addons.l10n_pl_ksef.models.account_move_ksef_send import POSTABLE_STATES, UNREACHABLE_ERRORS
 
 FINAL_VERDICTS = ("accepted", "adopted", "rejected")
+# l10n_pl_edi's verdict fields: read-only in its views only; a verdict in them is adopted by us,
+# so only KSeF code (as superuser, after its own checks) may put one there.
+EDI_VERDICT_FIELDS = ("l10n_pl_edi_status", "l10n_pl_edi_number", "l10n_pl_edi_ref", "l10n_pl_edi_session_id",
+                      "l10n_pl_edi_attachment_file", "l10n_pl_edi_upo_file")
+ADOPT_PER_RUN = 200                          # KSeF confirms each number with one download
 PAGE_SIZE = 64                               # as l10n_pl_edi: within KSeF's download rate limits
 MAX_WINDOW = datetime.timedelta(days=90)     # KSeF: a metadata query covers at most 3 months
 
@@ -25,6 +32,14 @@ _logger = logging.getLogger(__name__)
 
 class AccountMove(models.Model):
     _inherit = "account.move"
+
+    def write(self, vals):
+        # Clearing them stays allowed (l10n_pl_edi's reset to draft of a rejected invoice does).
+        if not self.env.su and any(vals.get(name) for name in EDI_VERDICT_FIELDS):
+            raise AccessError(_("The KSeF status, number and files of Odoo's KSeF module are written by the KSeF "
+                                "integration only (invoices %(invoices)s).",
+                                invoices=", ".join(self.mapped("display_name"))))
+        return super().write(vals)
 
     # ---- one verdict: ours, mirrored into l10n_pl_edi's fields -------------------------------
 
@@ -83,9 +98,36 @@ class AccountMove(models.Model):
                 move._l10n_pl_ksef_edi_refresh_their_status()
             if move.l10n_pl_edi_status != "accepted" or not move.l10n_pl_edi_number:
                 continue
-            move._l10n_pl_ksef_edi_adopt_one()
+            held = move._l10n_pl_ksef_edi_confirmed_by_ksef()
+            if held is None:
+                continue
+            move._l10n_pl_ksef_edi_adopt_one(held)
             adopted |= move
         return bool(self) and adopted == self
+
+    def _l10n_pl_ksef_edi_confirmed_by_ksef(self):
+        """The file KSeF holds under l10n_pl_edi's number when it is this invoice's (the file
+        l10n_pl_edi sent, or else this seller's invoice with this number), otherwise None: a
+        number in its fields is never taken on trust."""
+        number = self.l10n_pl_edi_number
+        try:
+            held = self.company_id._l10n_pl_ksef_client().invoice_xml(number)
+        except UNREACHABLE_ERRORS + (ksef_errors.KsefError,) as error:
+            _logger.info("KSeF number %s of invoice %s not confirmed by KSeF: %s", number, self.id, error)
+            return None
+        their_xml = self.sudo().l10n_pl_edi_attachment_id.raw
+        if their_xml:
+            return held if crypto.sha256_b64(held) == crypto.sha256_b64(their_xml) else None
+        try:
+            root = etree.fromstring(held, etree.XMLParser(resolve_entities=False, no_network=True))
+        except etree.XMLSyntaxError:
+            return None
+        namespace = {"fa": etree.QName(root).namespace}
+        seller = root.findtext("fa:Podmiot1/fa:DaneIdentyfikacyjne/fa:NIP", namespaces=namespace)
+        invoice_number = root.findtext("fa:Fa/fa:P_2", namespaces=namespace)
+        if seller == self.company_id._l10n_pl_ksef_nip() and invoice_number == self.name:
+            return held
+        return None
 
     def _l10n_pl_ksef_edi_refresh_their_status(self):
         """Ask KSeF (through l10n_pl_edi, in its environment) about an invoice it sent; quietly
@@ -98,10 +140,10 @@ class AccountMove(models.Model):
         except UserError:
             pass
 
-    def _l10n_pl_ksef_edi_adopt_one(self):
+    def _l10n_pl_ksef_edi_adopt_one(self, their_xml):
+        """Adopt this invoice with l10n_pl_edi's number; ``their_xml`` is the file KSeF holds."""
         self.ensure_one()
         number = self.l10n_pl_edi_number
-        their_xml = self.sudo().l10n_pl_edi_attachment_id.raw or b""
         if their_xml and not self.l10n_pl_ksef_xml_id:
             self._l10n_pl_ksef_store_frozen_xml(their_xml, fields.Datetime.now(), "FA3", _(
                 "FA(3) e-invoice sent to KSeF by Odoo's KSeF module (SHA-256 %(hash)s)", hash=crypto.sha256_b64(their_xml)))
@@ -110,7 +152,7 @@ class AccountMove(models.Model):
             "company_id": self.company_id.id,
             "session_reference": self.l10n_pl_edi_session_id,
             "invoice_reference": self.l10n_pl_edi_ref,
-            "invoice_hash": crypto.sha256_b64(their_xml) if their_xml else self.l10n_pl_ksef_xml_hash,
+            "invoice_hash": crypto.sha256_b64(their_xml),
             "state": "sending",
             "sent_at": fields.Datetime.now(),
         })
@@ -128,8 +170,9 @@ class AccountMove(models.Model):
         # would send it again (KSeF would answer 440 for a file that is not ours).
         self.search([
             ("l10n_pl_edi_status", "=", "accepted"), ("l10n_pl_edi_number", "!=", False),
-            ("l10n_pl_ksef_state", "in", ("to_send", "offline", "rejected")),
-        ])._l10n_pl_ksef_edi_adopt()
+            ("l10n_pl_ksef_state", "in", (False, "to_send", "offline", "rejected")),
+            ("move_type", "in", ("out_invoice", "out_refund")), ("state", "=", "posted"),
+        ], limit=ADOPT_PER_RUN)._l10n_pl_ksef_edi_adopt()
         return super()._cron_l10n_pl_ksef_submit()
 
     # ---- a 440 whose original is l10n_pl_edi's sending is ours too --------------------------
@@ -149,16 +192,18 @@ class AccountMove(models.Model):
         # EXTENDS l10n_pl_edi: only its own earlier sendings are its to ask about, in its
         # environment; what it learns is adopted.
         self.ensure_one()
+        self.check_access("write")
         self.company_id._l10n_pl_ksef_edi_check_mode()
-        result = super().action_l10n_pl_edi_update_invoice_status()
+        result = super(AccountMove, self.sudo()).action_l10n_pl_edi_update_invoice_status()
         self._l10n_pl_ksef_edi_adopt()
         return result
 
     def action_l10n_pl_edi_get_invoice_UPO(self):
         # EXTENDS l10n_pl_edi: our UPO is already on the invoice; its own download only where it can reach KSeF.
         self.ensure_one()
+        self.check_access("write")
         self.company_id._l10n_pl_ksef_edi_check_mode()
-        return super().action_l10n_pl_edi_get_invoice_UPO()
+        return super(AccountMove, self.sudo()).action_l10n_pl_edi_get_invoice_UPO()
 
     def _cron_l10n_pl_edi_check_invoice_status(self):
         # EXTENDS l10n_pl_edi: never ask an environment that is not the company's.

@@ -8,7 +8,7 @@ from unittest.mock import patch
 
 from lxml import etree
 
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
 from odoo.tools import file_open
 
@@ -161,8 +161,25 @@ class TestKsefEdiBridge(KsefOfflineTestMixin, KsefEngineCommon):
         _xml, number = self._their_sending(move)
         EdiAccountMove.action_l10n_pl_edi_update_invoice_status(move.sudo())
         _l10n_pl_ksef_edi_post_init(self.env)
+        self.assertEqual(move.l10n_pl_ksef_state, False, "no KSeF call during the install")
+        self._run_cron()
         self.assertOneVerdict(move)
         self.assertEqual(move.l10n_pl_ksef_number, number)
+
+    def test_a_forged_number_in_their_fields_is_not_adopted(self):
+        move = self._ksef_invoice()
+        other = self._ksef_invoice()
+        other.action_l10n_pl_ksef_post()
+        # the accountant cannot write a verdict into l10n_pl_edi's fields over RPC
+        with self.assertRaises(AccessError):
+            move.with_user(self.user).write({"l10n_pl_edi_status": "accepted",
+                                             "l10n_pl_edi_number": other.l10n_pl_ksef_number})
+        # and a number that is not this invoice's in KSeF is never taken on trust
+        move.sudo().write({"l10n_pl_edi_status": "accepted", "l10n_pl_edi_number": "5265877635-20260101-0000000000AB-00"})
+        move.with_user(self.user).action_l10n_pl_ksef_post()
+        self.assertEqual(move.l10n_pl_ksef_state, "accepted")
+        self.assertNotEqual(move.l10n_pl_ksef_number, other.l10n_pl_ksef_number)
+        self.assertEqual(self._counters()["invoicesAccepted"], 2)
 
     # -- the engine and l10n_pl_edi's crons -----------------------------------------------
 
