@@ -69,8 +69,10 @@ class AccountMove(models.Model):
                 # A file l10n_pl_edi sent stays: it is what KSeF holds under that number.
                 if not move.l10n_pl_edi_attachment_id and move.l10n_pl_ksef_xml_id:
                     values["l10n_pl_edi_attachment_file"] = base64.b64encode(move.l10n_pl_ksef_xml_id.raw)
-                if not move.l10n_pl_edi_upo_id and move.l10n_pl_ksef_upo_id:
-                    values["l10n_pl_edi_upo_file"] = base64.b64encode(move.l10n_pl_ksef_upo_id.raw)
+                # the invoice's own UPO; a batch session's UPO (shared by thousands) is not copied
+                upo = move.l10n_pl_ksef_upo_id
+                if not move.l10n_pl_edi_upo_id and upo and (upo.res_model, upo.res_id) == (move._name, move.id):
+                    values["l10n_pl_edi_upo_file"] = base64.b64encode(upo.raw)
             elif move.l10n_pl_ksef_state == "rejected":
                 values = {"l10n_pl_edi_status": "rejected", "l10n_pl_edi_number": False, "l10n_pl_edi_header": False}
             else:

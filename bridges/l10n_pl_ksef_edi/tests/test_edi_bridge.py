@@ -197,6 +197,14 @@ class TestKsefEdiBridge(KsefOfflineTestMixin, KsefEngineCommon):
         self.assertOneVerdict(move)
         self.assertAcceptedExactlyOnce(move)
 
+    def test_batch_flush_mirrors_every_verdict(self):
+        moves = self._queue(12, offline=True)
+        self._run_cron()
+        self.assertAcceptedExactlyOnce(moves)
+        for move in moves:
+            self.assertEqual((move.l10n_pl_edi_status, move.l10n_pl_edi_number), ("accepted", move.l10n_pl_ksef_number))
+            self.assertEqual(move.l10n_pl_edi_attachment_id.raw, move._l10n_pl_ksef_frozen_xml())
+
     def test_engine_adopts_an_offline_invoice_their_module_got_accepted(self):
         move = self._ksef_invoice()
         move.with_user(self.user).action_l10n_pl_ksef_issue_offline24()
