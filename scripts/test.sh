@@ -94,7 +94,7 @@ if [ "${KSEF_SKIP_ODOO:-0}" != 1 ]; then
     addons=$(KSEF_ADDONS_DIR="$work/addons" make_addons_dir "$here")
     log "bridge tests with l10n_pl_edi from $edi_dir on database $db"
     KSEF_EXTRA_ADDONS="$extra" odoo_cmd -d "$db" --addons-path="$(KSEF_EXTRA_ADDONS="$extra" odoo_addons_path "$addons")" \
-      -i l10n_pl_ksef --test-enable --test-tags "/l10n_pl_ksef_edi,/l10n_pl_ksef:TestKsefEdiCoexistence" \
+      -i l10n_pl_ksef --test-enable --test-tags "/l10n_pl_ksef_edi,/l10n_pl_ksef:TestKsefEdiCoexistence,/l10n_pl_ksef:TestKsefOnline,/l10n_pl_ksef:TestDrill" \
       --without-demo=all --stop-after-init --http-interface=127.0.0.1 \
       --http-port="$("$KSEF_PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')" \
       --log-level=test --max-cron-threads=0 2>&1 | tee "$work/edi.log" | grep -E --line-buffered ' (ERROR|CRITICAL) |FAIL:|ERROR:|tests when loading|Ran [0-9]+ tests' || true

@@ -54,8 +54,11 @@ class AccountMove(models.Model):
     def _l10n_pl_ksef_edi_mirror(self):
         """Write our final verdict into l10n_pl_edi's fields so its reports, its reset-to-draft
         rule and its crons agree with ours. Only final verdicts: its status cron polls every
-        invoice it sees as 'sent', and ours are not its to poll."""
+        invoice it sees as 'sent', and ours are not its to poll. Drill invoices are never real:
+        their simulated numbers stay out of its fields (they would collide with real ones)."""
         for move in self.sudo():
+            if move.l10n_pl_ksef_drill_id or move.journal_id.l10n_pl_ksef_drill:
+                continue
             if move.l10n_pl_ksef_state == "accepted":
                 document = move.l10n_pl_ksef_document_ids.filtered(
                     lambda d: d.state == "accepted" and d.ksef_number == move.l10n_pl_ksef_number)[:1]
