@@ -35,6 +35,9 @@
         "data/ir_cron_drill.xml",
         "views/account_move_list_actions.xml",
         "views/res_config_settings_certificates_views.xml",
+        "security/l10n_pl_ksef_certificate_request_security.xml",
+        "views/l10n_pl_ksef_certificate_request_views.xml",
+        "data/ir_cron_certificates.xml",
     ],
     "assets": {
         "web.assets_tests": [

@@ -17,3 +17,7 @@ from . import account_move_ksef_correction
 from . import account_move_ksef_cockpit
 from . import l10n_pl_ksef_dashboard
 from . import l10n_pl_ksef_drill
+from . import certificate_ksef_status
+from . import res_company_ksef_certificates
+from . import l10n_pl_ksef_certificate_request
+from . import l10n_pl_ksef_certificate_remote

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test command: the pure ksef/ core under pytest, then the add-on's Odoo tests under
+# The test command: lint, the pure ksef/ core under pytest, then the add-on's Odoo tests under
 # Odoo's own runner on a fresh database, then the engine drill (real worker processes killed
 # and run concurrently on committed data).  Ends with one line "N passed, N failed" and exits
 # non-zero on any failure or error.  Run scripts/setup.sh --no-run once before.
@@ -7,7 +7,7 @@
 #   KSEF_EXTRA_ADDONS  folders (comma-separated; default $KSEF_HOME/../ksef-extra-addons) searched
 #                   for Odoo's l10n_pl_edi when Odoo's own source lacks it: the bridge's tests
 #                   then run in a second database where it arrives by auto-install
-#   KSEF_SKIP_CORE=1 / KSEF_SKIP_ODOO=1 / KSEF_SKIP_DRILL=1  leave a step out (development)
+#   KSEF_SKIP_LINT=1 / KSEF_SKIP_CORE=1 / KSEF_SKIP_ODOO=1 / KSEF_SKIP_DRILL=1  leave a step out (development)
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 source "$here/scripts/lib.sh"
@@ -17,6 +17,16 @@ work=$(mktemp -d)
 drill_template=""
 trap 'rm -rf "$work"; [ -z "$drill_template" ] || dropdb --if-exists "$drill_template" >/dev/null 2>&1' EXIT
 passed=0; failed=0
+
+# 0. Lint (ruff, pylint-odoo, XML checks: scripts/lint.sh), counted as one check.
+if [ "${KSEF_SKIP_LINT:-0}" != 1 ]; then
+  log "lint (scripts/lint.sh)"
+  if bash "$here/scripts/lint.sh" > "$work/lint.out" 2>&1; then
+    passed=$((passed + 1))
+  else
+    cat "$work/lint.out"; log "lint: FAILED"; failed=$((failed + 1))
+  fi
+fi
 
 # 1. The pure core.
 if [ "${KSEF_SKIP_CORE:-0}" != 1 ]; then

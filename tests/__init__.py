@@ -16,4 +16,6 @@ from . import test_i18n
 from . import test_drill
 from . import test_tours
 from . import test_tour_drill
+from . import test_certificate_enrollment
+from . import test_tour_certificates
 from . import test_edi_coexistence

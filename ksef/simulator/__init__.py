@@ -63,8 +63,8 @@ Control API (JSON, no authentication, never rate-limited or faulted)
 ``GET  /_control/counters``                 ``invoicesTotal``, ``invoicesAccepted``, ``invoicesByStatus``,
                                             ``acceptedBySeller`` {nip: n}, ``acceptedByHash`` {hash: n},
                                             ``submissionsByHash``, ``sessions`` {Online: n, Batch: n}
-``POST /_control/reset``                    forget sessions, invoices, auth, Latarnia, faults, rate counters
-                                            (keys and registered tokens stay)
+``POST /_control/reset``                    forget sessions, invoices, auth, Latarnia, faults, rate counters,
+                                            issued certificates (keys, the CA and registered tokens stay)
 ``POST /_control/tokens``                   ``{"nip", "token"}`` or ``{"tokens": [...]}``; ``"revoked": true``
 ``GET|POST /_control/faults``               merge any of ``down`` (bool), ``down_mode`` ("503" | "close":
                                             drop the connection unanswered), ``error_ratio`` (0..1 of /v2
@@ -91,6 +91,8 @@ Control API (JSON, no authentication, never rate-limited or faulted)
 ``POST /_control/script``                   ``{"steps": [{"at", "action", "id"?}]}`` replaces it (see below)
 ``POST /_control/script/advance``           play the next pending step now (409 when none is left)
 ``POST /_control/script/clear``             forget the script (what it did stays)
+``POST /_control/certificates/status``      ``{"serial", "status": "Active"|"Blocked"|"Revoked"}``: what
+                                            KSeF itself does to an issued certificate (``certificates_api.py``)
 ==========================================  ===============================================================
 
 Outage script (drills; ``script.py``): steps play in ``at`` order on the simulator clock (with

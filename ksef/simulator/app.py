@@ -24,6 +24,7 @@ from .. import upo as upo_xml
 from ..ksef_number import crc8, make_ksef_number
 from . import keys as mf_keys
 from . import script as outage_script
+from .certificates_api import CertificatesApiMixin
 from .invoices import InvoiceInspector, default_shared_dir
 from .ratelimit import RateLimiter
 from .received import ReceivedInvoicesMixin, invoice_parties
@@ -153,7 +154,7 @@ def _context_nip(context_type, context_value):
     return None
 
 
-class SimulatorApp(ReceivedInvoicesMixin):
+class SimulatorApp(CertificatesApiMixin, ReceivedInvoicesMixin):
     def __init__(self, store, xsd_dir=None, tokens=(), rate_limits="production",
                  processing_delay=0.2, access_token_ttl=900.0, seed=0):
         self.store = store
@@ -171,6 +172,7 @@ class SimulatorApp(ReceivedInvoicesMixin):
         self.workers = []
         self.secret = self._secret()
         self._ensure_keys()
+        self._certificates_setup()
         for nip, token in self.startup_tokens:
             self.register_token(nip, token)
         self._resume_batches()
@@ -348,7 +350,7 @@ class SimulatorApp(ReceivedInvoicesMixin):
             ("POST", r"/_control/script", self.control_set_script, "control"),
             ("POST", r"/_control/script/advance", self.control_advance_script, "control"),
             ("POST", r"/_control/script/clear", self.control_clear_script, "control"),
-        ]
+        ] + self.certificate_routes()
         table += self._received_routes()
         return [(method, re.compile("^%s$" % pattern), handler, auth) for method, pattern, handler, auth in table]
 
@@ -544,6 +546,7 @@ class SimulatorApp(ReceivedInvoicesMixin):
         context_type = etree.QName(context_node).localname
         context_value = (context_node.text or "").strip()
         row = self._take_challenge(challenge)
+        self.remember_auth_certificate(crypto.sha256_b64(body), certificate)
         return self._new_auth_operation(
             context_type, context_value, *self._xades_method(certificate),
             self._xades_outcome(certificate, row, context_type, context_value),
@@ -582,6 +585,9 @@ class SimulatorApp(ReceivedInvoicesMixin):
                              "Certyfikat typu Offline (niezaprzeczalność) nie służy do uwierzytelnienia."]
         except x509.ExtensionNotFound:
             pass
+        refusal = self.ksef_certificate_login_refusal(certificate)
+        if refusal:
+            return 460, refusal
         subject = self._subject_attributes(certificate)
         nips = set()
         for oid, prefix in ((OID_ORGANIZATION_IDENTIFIER, "VATPL-"), ("2.5.4.5", "TINPL-")):

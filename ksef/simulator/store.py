@@ -143,7 +143,9 @@ CREATE TABLE IF NOT EXISTS script_steps (
 
 # Tables emptied by a reset; the MF keys and the registered KSeF tokens survive it.
 RESETTABLE = ("challenges", "auth_operations", "sessions", "batch_parts", "invoices",
-              "session_upo_pages", "latarnia_messages", "script_steps")
+              "session_upo_pages", "latarnia_messages", "script_steps",
+              # KSeF certificates (their tables: certificates_api.py); the CA key survives
+              "auth_certificates", "ksef_certificates", "certificate_enrollments", "certificate_limit_overrides")
 # meta keys emptied by a reset (what the outage script remembers between its steps)
 RESETTABLE_META = ("script_open_events", "script_connection")
 
