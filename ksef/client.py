@@ -807,6 +807,19 @@ class KsefClient:
             raise error_from_response(response)
         return self._checked_content(response, "downloaded document")
 
+    # --- invoices received (the company as buyer) -------------------------------------
+
+    def query_invoice_metadata(self, filters, page_size=100, page_offset=0):
+        """One page of ``POST /invoices/query/metadata``: ``filters`` is the OpenAPI
+        ``InvoiceQueryFilters`` (``subjectType``, ``dateRange``...); returns the JSON answer
+        (``invoices``, ``hasMore``, ``isTruncated``)."""
+        return self._request("POST", "/invoices/query/metadata", json=filters,
+                             params={"pageSize": page_size, "pageOffset": page_offset}).json()
+
+    def invoice_xml(self, ksef_number):
+        """The FA(3) file of an invoice by its KSeF number (as its seller or its buyer)."""
+        return self._get_xml("/invoices/ksef/%s" % ksef_number, "invoice %s" % ksef_number)
+
 
 def _path_of(url):
     """The URL without its query string: pre-signed URLs carry credentials there."""

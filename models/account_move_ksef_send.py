@@ -374,7 +374,7 @@ class AccountMove(models.Model):
         original = error.original_ksef_number
         if not original:
             return False
-        known = original in self.l10n_pl_ksef_document_ids.mapped("ksef_number")
+        known = original in self._l10n_pl_ksef_own_ksef_numbers()
         upo_xml, entry = None, None
         if error.original_session_reference_number:
             upo_xml = self._l10n_pl_ksef_download_upo(client, error.original_session_reference_number, ksef_number=original)
@@ -383,13 +383,21 @@ class AccountMove(models.Model):
                     entry = next((d for d in ksef_upo.parse_upo(upo_xml)["documents"] if d.ksef_number == original), None)
                 except ValueError:
                     entry = None
-        same_file = entry is not None and entry.document_hash == self.l10n_pl_ksef_xml_hash
+        same_file = entry is not None and entry.document_hash in self._l10n_pl_ksef_own_hashes()
         if not (known or same_file):
             return False
         acquisition = entry.sent_at if entry is not None else None
         common = {**common, "session_reference": document.session_reference}
         self._l10n_pl_ksef_set_accepted(document, original, acquisition, upo_xml, common, adopted=True)
         return True
+
+    def _l10n_pl_ksef_own_ksef_numbers(self):
+        """KSeF numbers under which this invoice is known to be in KSeF (a 440 naming one is ours)."""
+        return set(self.l10n_pl_ksef_document_ids.mapped("ksef_number")) - {False, None}
+
+    def _l10n_pl_ksef_own_hashes(self):
+        """Hashes of files of this very invoice that KSeF may hold (a 440 whose original has one is ours)."""
+        return {self.l10n_pl_ksef_xml_hash} - {False, None}
 
     def _l10n_pl_ksef_set_accepted(self, document, ksef_number, acquisition_date, upo_xml, common, adopted=False,
                                    invoicing_mode=None):

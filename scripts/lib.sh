@@ -36,10 +36,23 @@ make_addons_dir() {
   echo "$dir"
 }
 
+# Odoo's addons, the add-on, its bridges (bridges/: installable only beside the module they
+# bridge to, e.g. Odoo's l10n_pl_edi) and $KSEF_EXTRA_ADDONS (comma-separated folders).
 odoo_addons_path() {
   local odoo_dir
   odoo_dir=$("$KSEF_PY" -c 'import odoo, os; print(os.path.dirname(os.path.dirname(odoo.__file__)))')
-  echo "$odoo_dir/odoo/addons,$odoo_dir/addons,$1"
+  echo "$odoo_dir/odoo/addons,$odoo_dir/addons,$1,$1/l10n_pl_ksef/bridges${KSEF_EXTRA_ADDONS:+,$KSEF_EXTRA_ADDONS}"
+}
+
+# The first folder of Odoo's own addons or of the comma-separated list $1 that holds the
+# add-on $2 (e.g. l10n_pl_edi); prints nothing when none does.
+find_addon() {
+  local odoo_dir dir
+  odoo_dir=$("$KSEF_PY" -c 'import odoo, os; print(os.path.dirname(os.path.dirname(odoo.__file__)))')
+  for dir in "$odoo_dir/addons" ${1//,/ }; do
+    [ -f "$dir/$2/__manifest__.py" ] && { echo "$dir"; return; }
+  done
+  return 0
 }
 
 odoo_cmd() { TZ=UTC "$KSEF_PY" -m odoo "$@"; }

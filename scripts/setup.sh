@@ -8,6 +8,8 @@
 #   ODOO_SRC      an Odoo 18.0 source tree to install from (default: Odoo's official 18.0 source archive)
 #   KSEF_VENV     the Python virtualenv to use/create (default below)
 #   KSEF_DEMO_DB  demo database name (default ksef_demo)
+#   KSEF_EXTRA_ADDONS  extra addons folders (comma-separated), e.g. one holding Odoo's l10n_pl_edi
+#                 for an Odoo source tree that predates it: it and the bridge then install with us
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 source "$here/scripts/lib.sh"

@@ -30,3 +30,4 @@ from . import test_ksef_number_environment
 from . import test_kod2_serial
 from . import test_accountant_day
 from . import test_tours_day
+from . import test_edi_coexistence

@@ -29,6 +29,7 @@ from .collective import CollectiveIdentifiersMixin
 from .certificates_api import CertificatesApiMixin
 from .invoices import InvoiceInspector, default_shared_dir
 from .ratelimit import RateLimiter
+from .received import ReceivedInvoicesMixin, invoice_parties
 from .wire import (ApiError, ProblemError, Response, json_response, too_many_requests, utc_iso,
                    validation_error, xml_response)
 
@@ -155,7 +156,7 @@ def _context_nip(context_type, context_value):
     return None
 
 
-class SimulatorApp(CollectiveIdentifiersMixin, CertificatesApiMixin):
+class SimulatorApp(CollectiveIdentifiersMixin, CertificatesApiMixin, ReceivedInvoicesMixin):
     def __init__(self, store, xsd_dir=None, tokens=(), rate_limits="production",
                  processing_delay=0.2, access_token_ttl=900.0, seed=0):
         self.store = store
@@ -354,6 +355,7 @@ class SimulatorApp(CollectiveIdentifiersMixin, CertificatesApiMixin):
             ("POST", r"/_control/script/clear", self.control_clear_script, "control"),
             *self.collective_routes(),
         ] + self.certificate_routes()
+        table += self._received_routes()
         return [(method, re.compile("^%s$" % pattern), handler, auth) for method, pattern, handler, auth in table]
 
     def handle(self, request):
@@ -1406,7 +1408,8 @@ class SimulatorApp(CollectiveIdentifiersMixin, CertificatesApiMixin):
         row = self.store.one("SELECT xml, seller_nip, ready_at FROM invoices WHERE ksef_number = ? AND status_code = 200",
                              (ksef,))
         context_nip = _context_nip(request.auth["ctx"]["type"], request.auth["ctx"]["value"])
-        if row is None or row["seller_nip"] != context_nip:
+        # the seller or the buyer (Podmiot2) of the invoice may download it
+        if row is None or context_nip not in (row["seller_nip"], invoice_parties(row["xml"]).get("buyer_nip")):
             raise ApiError(400, 21164, "Faktura o podanym identyfikatorze nie istnieje.",
                            ["Faktura o numerze KSeF %s nie została znaleziona." % ksef])
         if row["ready_at"] > self.now():

@@ -1,0 +1,4 @@
+from . import account_move_send
+from . import account_move
+from . import res_company
+from . import res_config_settings

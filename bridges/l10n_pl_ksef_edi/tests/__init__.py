@@ -1,0 +1,2 @@
+from . import test_edi_bridge
+from . import test_i18n
