@@ -35,6 +35,7 @@
         "data/ir_cron_drill.xml",
         "views/account_move_list_actions.xml",
         "views/res_config_settings_certificates_views.xml",
+        "views/account_move_ksef_document_views.xml",
     ],
     "assets": {
         "web.assets_tests": [

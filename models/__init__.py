@@ -17,3 +17,7 @@ from . import account_move_ksef_correction
 from . import account_move_ksef_cockpit
 from . import l10n_pl_ksef_dashboard
 from . import l10n_pl_ksef_drill
+from . import product
+from . import l10n_pl_ksef_order_line
+from . import account_move_ksef_content
+from . import account_move_ksef_advance

@@ -1,4 +1,5 @@
 from . import test_fa3_mapping
+from . import test_fa3_content
 from . import test_freeze
 from . import test_online
 from . import test_online_errors
