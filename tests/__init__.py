@@ -5,6 +5,7 @@ from . import test_online
 from . import test_online_errors
 from . import test_offline
 from . import test_offline_pdf
+from . import test_print_layout
 from . import test_certificates
 from . import test_latarnia
 from . import test_engine
