@@ -21,3 +21,4 @@ from . import product
 from . import l10n_pl_ksef_order_line
 from . import account_move_ksef_content
 from . import account_move_ksef_advance
+from . import account_move_ksef_parties

@@ -248,3 +248,42 @@ class TestFa3Content(KsefTestCommon):
         self.assertEqual(self._text(self._build(refund), "fa:Fa/fa:TypKorekty"), "2")
         refund.l10n_pl_ksef_correction_type = "1"
         self.assertEqual(self._text(self._build(refund), "fa:Fa/fa:TypKorekty"), "1")
+
+    # ---- Podmiot3 ----------------------------------------------------------------------------
+
+    def test_delivery_to_a_unit_of_the_buyer_is_recipient_role_2(self):
+        branch = self.env["res.partner"].create({
+            "name": "Oddział Kraków", "type": "delivery", "parent_id": self.buyer_pl.id,
+            "street": "ul. Floriańska 3", "zip": "31-019", "city": "Kraków", "country_id": self.pl.id})
+        root = self._build(self._invoice(self.product, 100.0, self.tax_23, partner_shipping_id=branch.id))
+        [party] = root.findall("fa:Podmiot3", NS)
+        self.assertEqual(party.findtext("fa:Rola", namespaces=NS), "2")
+        self.assertEqual(party.findtext("fa:DaneIdentyfikacyjne/fa:Nazwa", namespaces=NS), "Oddział Kraków")
+        self.assertEqual(party.findtext("fa:DaneIdentyfikacyjne/fa:BrakID", namespaces=NS), "1")  # the NIP is the buyer's
+        self.assertEqual(party.findtext("fa:Adres/fa:AdresL2", namespaces=NS), "31-019 Kraków")
+        self.assertEqual(self._text(root, "fa:Podmiot2/fa:DaneIdentyfikacyjne/fa:NIP"), "7251801126")
+
+    def test_delivery_to_another_company_is_another_party(self):
+        other = self.env["res.partner"].create({
+            "name": "Magazyny Centralne Sp. z o.o.", "is_company": True, "vat": "PL5213017228",
+            "street": "ul. Składowa 7", "zip": "61-897", "city": "Poznań", "country_id": self.pl.id})
+        root = self._build(self._invoice(self.product, 100.0, self.tax_23, partner_shipping_id=other.id))
+        [party] = root.findall("fa:Podmiot3", NS)
+        self.assertEqual(party.findtext("fa:DaneIdentyfikacyjne/fa:NIP", namespaces=NS), "5213017228")
+        self.assertEqual(party.findtext("fa:RolaInna", namespaces=NS), "1")
+        self.assertEqual(party.findtext("fa:OpisRoli", namespaces=NS), "Odbiorca towarów lub usług")
+
+    def test_payer_other_than_the_buyer(self):
+        payer = self.env["res.partner"].create({"name": "Fundacja Rozwoju", "is_company": True, "vat": "PL5213017228",
+                                                "country_id": self.pl.id})
+        move = self._invoice(self.product, 100.0, self.tax_23, l10n_pl_ksef_payer_id=payer.id)
+        root = self._build(move)
+        [party] = root.findall("fa:Podmiot3", NS)
+        self.assertEqual(party.findtext("fa:Rola", namespaces=NS), "6")
+        self.assertEqual(party.findtext("fa:DaneIdentyfikacyjne/fa:NIP", namespaces=NS), "5213017228")
+        with self.assertRaises(UserError):
+            move.with_user(self.user).write({"l10n_pl_ksef_payer_id": False})
+
+    def test_no_third_party_for_the_buyer_itself(self):
+        root = self._build(self._invoice(self.product, 100.0, self.tax_23))
+        self.assertEqual(root.findall("fa:Podmiot3", NS), [])
