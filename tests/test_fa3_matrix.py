@@ -43,7 +43,7 @@ class TestFa3Matrix(KsefTestCommon):
         foreign = move.currency_id != move.company_currency_id
         expected = defaultdict(Decimal)
         group_rate = {}
-        for line in move.invoice_line_ids.filtered(lambda l: l.display_type == "product"):
+        for line in move.invoice_line_ids.filtered(lambda line: line.display_type == "product"):
             tax = line.tax_ids.flatten_taxes_hierarchy().filtered("l10n_pl_ksef_rate")
             net_field, _vat, _pln = fa3.RATE_TOTAL_FIELDS[tax.l10n_pl_ksef_rate]
             expected[net_field.upper()] += sign * _d(line.price_subtotal)
@@ -94,7 +94,7 @@ class TestFa3Matrix(KsefTestCommon):
     def _refund(self, move, changes=None):
         refund = move._reverse_moves([{"invoice_date": fields.Date.today(), "ref": "Korekta"}])
         for index, values in (changes or {}).items():
-            refund.invoice_line_ids.filtered(lambda l: l.display_type == "product")[index].write(values)
+            refund.invoice_line_ids.filtered(lambda line: line.display_type == "product")[index].write(values)
         refund.action_post()
         return refund
 
