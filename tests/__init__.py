@@ -2,6 +2,7 @@ from . import test_fa3_mapping
 from . import test_fa3_content
 from . import test_fa3_matrix
 from . import test_advance_invoices
+from . import test_advance_sale
 from . import test_freeze
 from . import test_online
 from . import test_online_errors
