@@ -59,9 +59,9 @@ class AccountMove(models.Model):
     # ---- the credit note of a foreign-currency invoice keeps the original's rate ------------
 
     def _l10n_pl_ksef_keeps_original_rate(self):
-        """A Polish credit note of a foreign-currency invoice: its tax base is converted at the rate
-        used for the invoice it corrects (the VAT act converts a corrected tax base as the original
-        one, art. 31a), so Odoo books it at that rate too."""
+        """A Polish credit note of a foreign-currency invoice: a changed tax base is converted at the
+        rate used for it before the change (art. 31b ust. 1 of the VAT act), so Odoo books the credit
+        note at its original's rate too."""
         self.ensure_one()
         original = self.reversed_entry_id
         return bool(
