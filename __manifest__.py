@@ -35,6 +35,7 @@
         "data/ir_cron_drill.xml",
         "views/account_move_list_actions.xml",
         "views/res_config_settings_certificates_views.xml",
+        "security/l10n_pl_ksef_order_line_security.xml",
         "views/account_move_ksef_document_views.xml",
     ],
     "assets": {

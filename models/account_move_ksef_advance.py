@@ -45,7 +45,7 @@ class AccountMove(models.Model):
     )
     l10n_pl_ksef_advance_ids = fields.Many2many(
         "account.move", "l10n_pl_ksef_move_advance_rel", "settlement_id", "advance_id",
-        string="Advance invoices settled", copy=False,
+        string="Advance invoices settled", copy=False, check_company=True,
         domain="[('move_type', '=', 'out_invoice'), ('state', '=', 'posted'), "
                "('l10n_pl_ksef_invoice_kind', '=', 'ZAL'), ('commercial_partner_id', '=', commercial_partner_id)]",
         help="The advance invoices (ZAL) this settlement invoice deducts; the e-invoice names their KSeF numbers.",

@@ -22,7 +22,7 @@ class AccountMove(models.Model):
     _inherit = "account.move"
 
     l10n_pl_ksef_payer_id = fields.Many2one(
-        "res.partner", string="Paid by (third party)", copy=False,
+        "res.partner", string="Paid by (third party)", copy=False, check_company=True,
         help="Someone other than the customer pays this invoice: the e-invoice names them as the payer (Podmiot3, "
              "role 'Dokonujący płatności').",
     )

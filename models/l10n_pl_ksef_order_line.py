@@ -10,17 +10,18 @@ class L10nPlKsefOrderLine(models.Model):
     _name = "l10n_pl_ksef.order.line"
     _description = "KSeF advance invoice: order line"
     _order = "move_id, sequence, id"
+    _check_company_auto = True
 
     move_id = fields.Many2one("account.move", string="Invoice", required=True, ondelete="cascade", index=True)
     sequence = fields.Integer(default=10)
-    company_id = fields.Many2one(related="move_id.company_id")
+    company_id = fields.Many2one(related="move_id.company_id", store=True, index=True)
     currency_id = fields.Many2one(related="move_id.currency_id")
-    product_id = fields.Many2one("product.product")
+    product_id = fields.Many2one("product.product", check_company=True)
     name = fields.Char(string="Description", required=True)
     quantity = fields.Float(digits="Product Unit of Measure", default=1.0)
     uom_id = fields.Many2one("uom.uom", string="Unit")
     price_unit = fields.Float(string="Unit Price (net)", digits="Product Price")
-    tax_id = fields.Many2one("account.tax", string="VAT", domain="[('type_tax_use', '=', 'sale'), ('company_id', 'parent_of', company_id)]")
+    tax_id = fields.Many2one("account.tax", string="VAT", check_company=True, domain="[('type_tax_use', '=', 'sale'), ('company_id', 'parent_of', company_id)]")
     price_subtotal = fields.Monetary(string="Net", compute="_compute_amounts", currency_field="currency_id")
     price_tax = fields.Monetary(string="VAT amount", compute="_compute_amounts", currency_field="currency_id")
     price_total = fields.Monetary(string="Gross", compute="_compute_amounts", currency_field="currency_id")

@@ -3,7 +3,7 @@ from decimal import Decimal
 
 from lxml import etree
 
-from odoo import Command, fields
+from odoo import Command, api, fields
 from odoo.exceptions import UserError
 from odoo.tests import tagged
 
@@ -221,3 +221,29 @@ class TestAdvanceInvoices(KsefOfflineTestMixin, KsefSimulatorCommon):
         self.assertEqual(self._texts(root, "fa:Fa/fa:DaneFaKorygowanej/fa:NrKSeFFaKorygowanej"), [settlement.l10n_pl_ksef_number])
         self.assertEqual(self._texts(root, "fa:Fa/fa:FakturaZaliczkowa/fa:NrKSeFFaZaliczkowej"), [advance.l10n_pl_ksef_number])
         self.assertEqual(self._texts(root, "fa:Fa/fa:P_15"), ["-1230.00"])
+
+    def test_rpc_cannot_rewrite_a_posted_invoice_kind_or_order(self):
+        """Over RPC, as the accountant (no administrator): a posted advance invoice keeps its kind,
+        order and settled advances; a settlement cannot name another company's advance."""
+        advance = self._advance()
+        Move = self.env["account.move"].with_user(self.user)
+        for values in ({"l10n_pl_ksef_invoice_kind": "VAT"},
+                       {"l10n_pl_ksef_order_line_ids": [Command.create({"name": "x", "price_unit": 1.0})]},
+                       {"l10n_pl_ksef_advance_ids": [Command.set(advance.ids)]}):
+            with self.assertRaises(UserError):
+                api.call_kw(Move, "write", [advance.ids, values], {})
+        Line = self.env["l10n_pl_ksef.order.line"].with_user(self.user)
+        with self.assertRaises(UserError):
+            api.call_kw(Line, "create", [{"move_id": advance.id, "name": "dopisana", "price_unit": 1.0}], {})
+        with self.assertRaises(UserError):
+            api.call_kw(Line, "write", [advance.l10n_pl_ksef_order_line_ids.ids, {"quantity": 99}], {})
+        self.assertEqual(advance.l10n_pl_ksef_order_total, 2460.0)
+        other_company = self.env["res.company"].sudo().create({"name": "Inna Sp. z o.o."})
+        self.env.user.sudo().company_ids |= other_company
+        self.env["account.journal"].sudo().create({"name": "Sprzedaż", "type": "sale", "code": "INNA",
+                                                   "company_id": other_company.id})
+        foreign = self.env["account.move"].sudo().create({"move_type": "out_invoice", "company_id": other_company.id,
+                                                           "partner_id": self.buyer_pl.id})
+        settlement = self._settlement(advance, post=False)
+        with self.assertRaises(UserError):
+            api.call_kw(Move, "write", [settlement.ids, {"l10n_pl_ksef_advance_ids": [Command.set(foreign.ids)]}], {})
