@@ -71,14 +71,15 @@ class AccountMove(models.Model):
             and original.invoice_currency_rate
         )
 
-    @api.depends("reversed_entry_id.invoice_currency_rate")
+    # The original is posted: its rate no longer changes, the link to it is what matters.
+    @api.depends("reversed_entry_id")
     def _compute_expected_currency_rate(self):
         super()._compute_expected_currency_rate()
         for move in self:
             if move._l10n_pl_ksef_keeps_original_rate():
                 move.expected_currency_rate = move.reversed_entry_id.invoice_currency_rate
 
-    @api.depends("reversed_entry_id.invoice_currency_rate")
+    @api.depends("reversed_entry_id")
     def _compute_invoice_currency_rate(self):
         super()._compute_invoice_currency_rate()
         for move in self:
