@@ -122,6 +122,11 @@ class AccountMove(models.Model):
             # before the general rules: they read the order's Annex 15 goods for P_18A
             self._l10n_pl_ksef_advance_content(invoice, errors)
         super()._l10n_pl_ksef_complete_fa3(invoice, errors)
+        if kind == "ZAL" and invoice.payment is not None and invoice.payment.paid_date and not self.delivery_date:
+            # P_6 of an advance invoice: the day the advance was received, when it is not the issue
+            # date (XSD annotation of P_6, art. 106b ust. 1 pkt 4).
+            paid = invoice.payment.paid_date
+            invoice.delivery_date = paid if paid != invoice.issue_date else None
         if kind == "ROZ":
             self._l10n_pl_ksef_settlement_content(invoice, errors)
         if kind in ("ROZ", "KOR_ROZ"):

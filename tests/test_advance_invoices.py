@@ -98,6 +98,15 @@ class TestAdvanceInvoices(KsefOfflineTestMixin, KsefSimulatorCommon):
         self.assertEqual(self._texts(root, "fa:Fa/fa:Zamowienie/fa:ZamowienieWiersz/fa:P_11VatZ"), ["345.00", "115.00"])
         self.assertEqual(self._texts(root, "fa:Fa/fa:FaWiersz"), [])
 
+    def test_advance_received_before_the_invoice_date(self):
+        advance = self._advance()
+        received = fields.Date.today() - datetime.timedelta(days=3)
+        self.env["account.payment.register"].with_context(active_model="account.move", active_ids=advance.ids).create({
+            "amount": advance.amount_total, "payment_date": received})._create_payments()
+        root = self._root(advance)
+        self.assertEqual(self._texts(root, "fa:Fa/fa:P_6"), [str(received)])
+        self.assertEqual(self._texts(root, "fa:Fa/fa:Platnosc/fa:DataZaplaty"), [str(received)])
+
     def test_advance_without_order_is_refused(self):
         advance = self.env["account.move"].create({
             "move_type": "out_invoice", "partner_id": self.buyer_pl.id, "invoice_date": fields.Date.today(),
