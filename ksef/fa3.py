@@ -21,13 +21,16 @@ Data model (all ``@dataclass(kw_only=True)``)::
     CorrectedInvoice(issue_date, number, ksef_number=None, outside_ksef=False)
     Correction(corrected, reason=None, correction_type=None)
     Line(name, net_amount, rate, quantity=None, unit=None, unit_price=None, discount=None,
-         vat_amount=None, code=None, gtu=None, exchange_rate=None, before_correction=False, number=None)
+         vat_amount=None, code=None, gtu=None, exchange_rate=None, before_correction=False, number=None,
+         annex15=False)
     BankAccount(number, swift=None, bank_name=None)
-    Payment(due_dates=[], method=None, bank_accounts=[], paid_date=None)
+    Payment(due_dates=[], method=None, bank_accounts=[], paid_date=None, partial_payments=[])
     Invoice(seller, buyer, number, issue_date, created_at, totals, lines=[], currency="PLN",
             issue_place=None, delivery_date=None, exchange_rate=None, annotations=Annotations(),
             kind="VAT", correction=None, additional_info=[], payment=None, footer=None,
-            system_info=None)
+            system_info=None, third_parties=[], advance_invoices=[], order=None)
+    kind: VAT | KOR | ZAL | ROZ | KOR_ZAL | KOR_ROZ; third_parties, advance_invoices and order take
+    the ``fa3_parts`` classes (Podmiot3, FakturaZaliczkowa, Zamowienie).
 
 Functions::
 

@@ -7,6 +7,7 @@ from odoo import Command, api, fields
 from odoo.exceptions import UserError
 from odoo.tests import tagged
 
+from ..models.account_move_ksef_correction import business_differences
 from .common import NS, KsefOfflineTestMixin, KsefSimulatorCommon
 
 
@@ -256,3 +257,18 @@ class TestAdvanceInvoices(KsefOfflineTestMixin, KsefSimulatorCommon):
         settlement = self._settlement(advance, post=False)
         with self.assertRaises(UserError):
             api.call_kw(Move, "write", [settlement.ids, {"l10n_pl_ksef_advance_ids": [Command.set(foreign.ids)]}], {})
+
+    def test_technical_correction_may_not_change_the_advances_named(self):
+        advance = self._advance()
+        advance.write({"l10n_pl_ksef_number": "5265877635-20261101-0100001AF629-AF", "l10n_pl_ksef_state": "accepted"})
+        settlement = self._settlement(advance)
+        xml = settlement.with_user(self.user)._l10n_pl_ksef_build_xml()
+        other = xml.replace(advance.l10n_pl_ksef_number.encode(), b"5265877635-20261101-0100002BF629-11")
+        self.assertNotEqual(xml, other)
+        differences = business_differences(xml, other)
+        self.assertEqual([path for path, _old, _new in differences],
+                         ["Fa/FakturaZaliczkowa[1]/FakturaZaliczkowa/NrKSeFFaZaliczkowej"])
+        order_xml = self._advance().with_user(self.user)._l10n_pl_ksef_build_xml()
+        changed = order_xml.replace(b"<WartoscZamowienia>2460.00<", b"<WartoscZamowienia>2461.00<")
+        self.assertEqual([path for path, _old, _new in business_differences(order_xml, changed)],
+                         ["Fa/Zamowienie[1]/Zamowienie/WartoscZamowienia"])
