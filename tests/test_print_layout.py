@@ -64,7 +64,14 @@ class TestPrintLayout(StyledPdfMixin, KsefOfflineTestMixin, KsefTestCommon):
         self.assertNotIn("https://", flat)
 
     def test_one_line_offline_invoice_prints_on_one_page(self):
-        move = self._ksef_invoice(lines=[(1000.0, self.tax_23, {"name": "Usługa serwisowa"})])
+        # as the demo company prints: its bank account on the sales journal, 14 days to pay
+        bank = self.env["res.partner.bank"].sudo().create({
+            "acc_number": "PL61 1090 1014 0000 0712 1981 2874", "partner_id": self.company.partner_id.id})
+        self.company_data["default_journal_sale"].sudo().bank_account_id = bank
+        term = self.env.ref("account.account_payment_term_15days")
+        move = self._ksef_invoice(lines=[(1000.0, self.tax_23, {"name": "Usługa serwisowa"})],
+                                  invoice_payment_term_id=term.id)
+        self.assertEqual(move.partner_bank_id, bank)
         move.action_l10n_pl_ksef_issue_offline24()
         pdf, pages, words = self._print(move)
         self.assertEqual(len(pages), 1, [text[:200] for text, _codes in pages])
