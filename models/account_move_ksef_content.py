@@ -71,15 +71,17 @@ class AccountMove(models.Model):
             and original.invoice_currency_rate
         )
 
-    # The original is posted: its rate no longer changes, the link to it is what matters.
-    @api.depends("reversed_entry_id")
+    # A credit note's rate follows its original's: the field depends on itself through the link.
+    invoice_currency_rate = fields.Float(recursive=True)
+
+    @api.depends("reversed_entry_id.invoice_currency_rate")
     def _compute_expected_currency_rate(self):
         super()._compute_expected_currency_rate()
         for move in self:
             if move._l10n_pl_ksef_keeps_original_rate():
                 move.expected_currency_rate = move.reversed_entry_id.invoice_currency_rate
 
-    @api.depends("reversed_entry_id")
+    @api.depends("reversed_entry_id.invoice_currency_rate")
     def _compute_invoice_currency_rate(self):
         super()._compute_invoice_currency_rate()
         for move in self:
