@@ -44,6 +44,8 @@
         "report/l10n_pl_ksef_evidence_report.xml",
         "views/l10n_pl_ksef_evidence_views.xml",
         "views/l10n_pl_ksef_payments_views.xml",
+        "security/l10n_pl_ksef_order_line_security.xml",
+        "views/account_move_ksef_document_views.xml",
     ],
     "assets": {
         "web.assets_tests": [

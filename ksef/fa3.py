@@ -21,13 +21,16 @@ Data model (all ``@dataclass(kw_only=True)``)::
     CorrectedInvoice(issue_date, number, ksef_number=None, outside_ksef=False)
     Correction(corrected, reason=None, correction_type=None)
     Line(name, net_amount, rate, quantity=None, unit=None, unit_price=None, discount=None,
-         vat_amount=None, code=None, gtu=None, exchange_rate=None, before_correction=False, number=None)
+         vat_amount=None, code=None, gtu=None, exchange_rate=None, before_correction=False, number=None,
+         annex15=False)
     BankAccount(number, swift=None, bank_name=None)
-    Payment(due_dates=[], method=None, bank_accounts=[], paid_date=None)
+    Payment(due_dates=[], method=None, bank_accounts=[], paid_date=None, partial_payments=[])
     Invoice(seller, buyer, number, issue_date, created_at, totals, lines=[], currency="PLN",
             issue_place=None, delivery_date=None, exchange_rate=None, annotations=Annotations(),
             kind="VAT", correction=None, additional_info=[], payment=None, footer=None,
-            system_info=None)
+            system_info=None, third_parties=[], advance_invoices=[], order=None)
+    kind: VAT | KOR | ZAL | ROZ | KOR_ZAL | KOR_ROZ; third_parties, advance_invoices and order take
+    the ``fa3_parts`` classes (Podmiot3, FakturaZaliczkowa, Zamowienie).
 
 Functions::
 
@@ -57,6 +60,8 @@ from datetime import date, datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from lxml import etree
+
+from . import fa3_parts
 
 NAMESPACE = "http://crd.gov.pl/wzor/2025/06/25/13775/"
 ETD_NAMESPACE = "http://crd.gov.pl/xml/schematy/dziedzinowe/mf/2022/01/05/eD/DefinicjeTypy/"
@@ -88,7 +93,11 @@ RATE_TOTAL_FIELDS = {
     "oo": ("p_13_10", None, None),
 }
 
-INVOICE_KINDS = ("VAT", "KOR")
+INVOICE_KINDS = ("VAT", "KOR", "ZAL", "ROZ", "KOR_ZAL", "KOR_ROZ")
+# Kinds that correct another invoice and so carry DaneFaKorygowanej.
+CORRECTION_KINDS = ("KOR", "KOR_ZAL", "KOR_ROZ")
+# TZnakowy512: the longest line name (P_7) the XSD accepts.
+MAX_LINE_NAME = 512
 
 
 class Fa3Error(ValueError):
@@ -260,6 +269,7 @@ class Line:
     gtu: str | None = None  # GTU_01 … GTU_13
     exchange_rate: Decimal | None = None  # KursWaluty, up to 6 decimals
     before_correction: bool = False  # StanPrzed=1
+    annex15: bool = False  # P_12_Zal_15=1: goods/services of Annex 15 to the VAT act (split payment)
     number: int | None = None  # NrWierszaFa; default: position 1..n
 
 
@@ -278,6 +288,8 @@ class Payment:
     method: int | None = None  # FormaPlatnosci 1 cash, 2 card, 3 voucher, 4 cheque, 5 credit, 6 transfer, 7 mobile
     bank_accounts: list = field(default_factory=list)  # of BankAccount -> RachunekBankowy
     paid_date: date | None = None  # Zaplacono=1 + DataZaplaty
+    # ZnacznikZaplatyCzesciowej=1 + ZaplataCzesciowa: (amount, date) of each part paid before issue
+    partial_payments: list = field(default_factory=list)
 
 
 @dataclass(kw_only=True)
@@ -294,12 +306,16 @@ class Invoice:
     delivery_date: date | None = None  # P_6
     exchange_rate: Decimal | None = None  # KursWalutyZ
     annotations: Annotations = field(default_factory=Annotations)
-    kind: str = "VAT"  # RodzajFaktury: VAT | KOR
-    correction: Correction | None = None  # required for KOR
+    kind: str = "VAT"  # RodzajFaktury, one of INVOICE_KINDS
+    correction: Correction | None = None  # required for KOR, KOR_ZAL, KOR_ROZ
     additional_info: list = field(default_factory=list)  # DodatkowyOpis: (key, value) pairs
     payment: Payment | None = None
     footer: str | None = None  # Stopka/Informacje/StopkaFaktury
     system_info: str | None = None  # Naglowek/SystemInfo
+    # FA(3) parts built by ``fa3_parts`` (advance/settlement invoices, third parties):
+    third_parties: list = field(default_factory=list)  # of fa3_parts.ThirdParty -> Podmiot3
+    advance_invoices: list = field(default_factory=list)  # of fa3_parts.AdvanceInvoice -> FakturaZaliczkowa
+    order: object = None  # fa3_parts.Order -> Zamowienie (advance invoices, art. 106f ust. 1 pkt 4)
 
 
 # --------------------------------------------------------------------------------------------
@@ -443,6 +459,7 @@ def build(invoice):
     _build_header(root, invoice)
     _build_seller(root, invoice.seller)
     _build_buyer(root, invoice.buyer)
+    fa3_parts.build_third_parties(root, invoice.third_parties)
     _build_fa(root, invoice)
     footer = _text(invoice.footer, "footer")
     if footer is not None:
@@ -653,7 +670,10 @@ def _build_line(fa, line, position):
     if isinstance(number, bool) or not isinstance(number, int) or number < 1:
         raise Fa3Error("%s.number must be a positive int, got %r" % (where, number))
     _sub(wiersz, "NrWierszaFa", str(number))
-    _sub(wiersz, "P_7", _text(line.name, where + ".name", True))
+    name = _text(line.name, where + ".name", True)
+    if len(name) > MAX_LINE_NAME:
+        raise Fa3Error("%s.name has %d characters; KSeF accepts at most %d" % (where, len(name), MAX_LINE_NAME))
+    _sub(wiersz, "P_7", name)
     _sub_opt(wiersz, "Indeks", _text(line.code, where + ".code"))
     _sub_opt(wiersz, "P_8A", _text(line.unit, where + ".unit"))
     if line.quantity is not None:
@@ -670,6 +690,8 @@ def _build_line(fa, line, position):
     if line.rate not in RATE_TOTAL_FIELDS:
         raise Fa3Error("%s.rate %r is not a KSeF rate code (%s)" % (where, line.rate, ", ".join(RATE_CODES)))
     _sub(wiersz, "P_12", line.rate)
+    if line.annex15:
+        _sub(wiersz, "P_12_Zal_15", "1")
     _sub_opt(wiersz, "GTU", _text(line.gtu, where + ".gtu"))
     if line.exchange_rate is not None:
         _sub(wiersz, "KursWaluty", _quantity(line.exchange_rate, where + ".exchange_rate"))
@@ -681,9 +703,22 @@ def _build_payment(fa, payment):
     if not isinstance(payment, Payment):
         raise Fa3Error("payment must be a Payment")
     platnosc = _sub(fa, "Platnosc")
+    if payment.paid_date is not None and payment.partial_payments:
+        raise Fa3Error("payment: give either paid_date (paid in full) or partial_payments, not both")
     if payment.paid_date is not None:
         _sub(platnosc, "Zaplacono", "1")
         _sub(platnosc, "DataZaplaty", _date(payment.paid_date, "payment.paid_date"))
+    elif payment.partial_payments:
+        if len(payment.partial_payments) > 100:
+            raise Fa3Error("payment.partial_payments: at most 100 parts")
+        _sub(platnosc, "ZnacznikZaplatyCzesciowej", "1")
+        for index, (amount, paid_on) in enumerate(payment.partial_payments):
+            where = "payment.partial_payments[%d]" % index
+            part = _sub(platnosc, "ZaplataCzesciowa")
+            _sub(part, "KwotaZaplatyCzesciowej", _amount(amount, where + ".amount"))
+            _sub(part, "DataZaplatyCzesciowej", _date(paid_on, where + ".date"))
+    if len(payment.due_dates) > 100:
+        raise Fa3Error("payment.due_dates: FA(3) takes at most 100 due dates, got %d" % len(payment.due_dates))
     for index, due in enumerate(payment.due_dates):
         _sub(_sub(platnosc, "TerminPlatnosci"), "Termin", _date(due, "payment.due_dates[%d]" % index))
     if payment.method is not None:
@@ -714,10 +749,10 @@ def _build_fa(root, invoice):
     if invoice.kind not in INVOICE_KINDS:
         raise Fa3Error("kind must be one of %s, got %r" % (", ".join(INVOICE_KINDS), invoice.kind))
     _sub(fa, "RodzajFaktury", invoice.kind)
-    if invoice.kind == "KOR":
+    if invoice.kind in CORRECTION_KINDS:
         _build_correction(fa, invoice.correction)
     elif invoice.correction is not None:
-        raise Fa3Error("correction is only allowed on a KOR invoice (kind=%r)" % invoice.kind)
+        raise Fa3Error("correction is only allowed on a KOR invoice (or KOR_ZAL, KOR_ROZ; kind=%r)" % invoice.kind)
     for index, pair in enumerate(invoice.additional_info):
         where = "additional_info[%d]" % index
         try:
@@ -727,12 +762,14 @@ def _build_fa(root, invoice):
         opis = _sub(fa, "DodatkowyOpis")
         _sub(opis, "Klucz", _text(key, where + ".key", True))
         _sub(opis, "Wartosc", _text(value, where + ".value", True))
+    fa3_parts.build_advance_invoices(fa, invoice)
     if len(invoice.lines) > 10000:
         raise Fa3Error("an FA(3) invoice holds at most 10000 lines, got %d" % len(invoice.lines))
     for position, line in enumerate(invoice.lines):
         _build_line(fa, line, position)
     if invoice.payment is not None:
         _build_payment(fa, invoice.payment)
+    fa3_parts.build_order(fa, invoice)
 
 
 # --------------------------------------------------------------------------------------------

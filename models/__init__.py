@@ -38,3 +38,8 @@ from . import l10n_pl_ksef_certificate_remote
 from . import account_move_ksef_number
 from . import account_move_ksef_deadline_text
 from . import l10n_pl_ksef_engine_recovery
+from . import product
+from . import l10n_pl_ksef_order_line
+from . import account_move_ksef_content
+from . import account_move_ksef_advance
+from . import account_move_ksef_parties

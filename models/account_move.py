@@ -119,14 +119,12 @@ class AccountMove(models.Model):
                 errors.append(_("Taxes: an exempt (zw) tax has no 'KSeF exemption basis' (the legal basis of the exemption)."))
             annotations.exemption_basis_act = "; ".join(sorted(set(filter(None, bases))))[:256] or None
         correction = None
-        if self.move_type == "out_refund":
+        # A credit note, or the reversal of a credit note (an invoice that undoes it), corrects.
+        if self.move_type == "out_refund" or self.reversed_entry_id.move_type == "out_refund":
             correction = self._l10n_pl_ksef_correction(errors)
-        if errors:
-            raise UserError(_("Invoice %(invoice)s cannot be sent to KSeF:\n%(errors)s",
-                              invoice=self.display_name, errors="\n".join("- %s" % e for e in errors)))
 
         foreign = self.currency_id != self.company_id.currency_id
-        return fa3.Invoice(
+        invoice = fa3.Invoice(
             seller=seller,
             buyer=buyer,
             number=self.name,
@@ -144,6 +142,15 @@ class AccountMove(models.Model):
             payment=self._l10n_pl_ksef_payment(),
             system_info="Odoo 18 l10n_pl_ksef",
         )
+        self._l10n_pl_ksef_complete_fa3(invoice, errors)
+        if errors:
+            raise UserError(_("Invoice %(invoice)s cannot be sent to KSeF:\n%(errors)s",
+                              invoice=self.display_name, errors="\n".join("- %s" % e for e in errors)))
+        return invoice
+
+    def _l10n_pl_ksef_complete_fa3(self, invoice, errors):
+        """Hook: the content rules kept in their own files complete ``invoice`` (an fa3.Invoice)
+        or add to ``errors``; the mapping above refuses the invoice if any."""
 
     def _l10n_pl_ksef_seller(self, errors):
         company = self.company_id
@@ -230,7 +237,8 @@ class AccountMove(models.Model):
                 unit=line.product_uom_id.name or None,
                 quantity=_to_decimal(doc_sign * quantity, 6),
                 unit_price=_to_decimal(unit_price, 8),
-                discount=_to_decimal(discount, 2) if line.discount else None,
+                # P_8B × P_9A − P_10 = P_11: on a credit note the discount takes the sign of the line
+                discount=_to_decimal(doc_sign * discount, 2) if line.discount else None,
                 net_amount=_to_decimal(doc_sign * line.price_subtotal),
                 rate=rate,
                 exchange_rate=exchange_rate,

@@ -73,6 +73,7 @@ def fa3_business_content(xml):
             if _local(child) != "Nazwa":
                 content["%s/%s" % (party, _local(child))] = (child.text or "").strip()
     line_number = 0
+    counters = {}
     for child in fa:
         name = _local(child)
         if name in _HEADER_ELEMENTS or name.startswith(_TOTAL_PREFIXES):
@@ -80,6 +81,12 @@ def fa3_business_content(xml):
         elif name == "DaneFaKorygowanej":
             for sub in child:
                 content["Fa/DaneFaKorygowanej/%s" % _local(sub)] = (sub.text or "").strip()
+        elif name in ("FakturaZaliczkowa", "Zamowienie"):
+            # the advance invoices a settlement names, the order of an advance: business content too
+            counters[name] = counters.get(name, 0) + 1
+            for node in child.iter():
+                if node is not child and not len(node) and _local(node) != "P_7Z":
+                    content["Fa/%s[%d]/%s/%s" % (name, counters[name], _local(node.getparent()), _local(node))] = (node.text or "").strip()
         elif name == "FaWiersz":
             line_number += 1
             for sub in child:
