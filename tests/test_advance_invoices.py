@@ -154,7 +154,7 @@ class TestAdvanceInvoices(KsefOfflineTestMixin, KsefSimulatorCommon):
 
     def test_settlement_must_deduct_what_the_advances_received(self):
         advance = self._advance()
-        advance.write({"l10n_pl_ksef_number": "5265877635-20261101-0100001AF629-AF", "l10n_pl_ksef_state": "accepted"})
+        advance.sudo().write({"l10n_pl_ksef_number": "5265877635-20261101-0100001AF629-AF", "l10n_pl_ksef_state": "accepted"})
         settlement = self._settlement(advance, deduction=900.0)
         with self.assertRaisesRegex(UserError, "deducting advances total"):
             settlement.with_user(self.user).action_l10n_pl_ksef_freeze()
@@ -195,7 +195,7 @@ class TestAdvanceInvoices(KsefOfflineTestMixin, KsefSimulatorCommon):
 
     def test_settlement_of_two_advances_one_outside_ksef(self):
         first = self._advance(amount=600.0)
-        first.write({"l10n_pl_ksef_number": "5265877635-20261101-0100001AF629-AF", "l10n_pl_ksef_state": "accepted"})
+        first.sudo().write({"l10n_pl_ksef_number": "5265877635-20261101-0100001AF629-AF", "l10n_pl_ksef_state": "accepted"})
         second = self._advance(amount=400.0)
         second.sudo().write({"l10n_pl_ksef_state": "outside"})  # issued during a total failure
         root = self._root(self._settlement(first | second))
@@ -260,7 +260,7 @@ class TestAdvanceInvoices(KsefOfflineTestMixin, KsefSimulatorCommon):
 
     def test_technical_correction_may_not_change_the_advances_named(self):
         advance = self._advance()
-        advance.write({"l10n_pl_ksef_number": "5265877635-20261101-0100001AF629-AF", "l10n_pl_ksef_state": "accepted"})
+        advance.sudo().write({"l10n_pl_ksef_number": "5265877635-20261101-0100001AF629-AF", "l10n_pl_ksef_state": "accepted"})
         settlement = self._settlement(advance)
         xml = settlement.with_user(self.user)._l10n_pl_ksef_build_xml()
         other = xml.replace(advance.l10n_pl_ksef_number.encode(), b"5265877635-20261101-0100002BF629-11")

@@ -210,7 +210,7 @@ class TestFa3Matrix(KsefTestCommon):
         root = self._assert_books(advance)
         self.assertEqual(root.findtext("fa:Fa/fa:Zamowienie/fa:WartoscZamowienia", namespaces=NS),
                          str(_d(advance.l10n_pl_ksef_order_total)))
-        advance.write({"l10n_pl_ksef_number": "5265877635-20261101-0100001AF629-AF", "l10n_pl_ksef_state": "accepted"})
+        advance.sudo().write({"l10n_pl_ksef_number": "5265877635-20261101-0100001AF629-AF", "l10n_pl_ksef_state": "accepted"})
         settlement = self._invoice([
             (None, 3, 333.33, 0, self.tax_23), (None, 3, 111.11, 0, self.tax_8),
             (None, 1, -333.33, 0, self.tax_23), (None, 1, -111.11, 0, self.tax_8),
