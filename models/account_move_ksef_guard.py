@@ -11,11 +11,12 @@ from odoo.exceptions import AccessError
 
 # What KSeF said, what was frozen and printed, the offline obligation and the drill link.
 PROTECTED_MOVE_FIELDS = frozenset({
-    "l10n_pl_ksef_state", "l10n_pl_ksef_number", "l10n_pl_ksef_error",
+    "l10n_pl_ksef_state", "l10n_pl_ksef_number", "l10n_pl_ksef_number_environment", "l10n_pl_ksef_error",
     "l10n_pl_ksef_xml_id", "l10n_pl_ksef_xml_hash", "l10n_pl_ksef_xml_hash_url", "l10n_pl_ksef_frozen_at",
     "l10n_pl_ksef_acquisition_date", "l10n_pl_ksef_upo_id", "l10n_pl_ksef_document_ids",
     "l10n_pl_ksef_offline_mode", "l10n_pl_ksef_offline_event_id", "l10n_pl_ksef_offline_issued_at",
-    "l10n_pl_ksef_deadline", "l10n_pl_ksef_deadline_reason", "l10n_pl_ksef_deadline_event_id",
+    "l10n_pl_ksef_deadline", "l10n_pl_ksef_deadline_reason", "l10n_pl_ksef_deadline_reason_key",
+    "l10n_pl_ksef_deadline_event_id",
     "l10n_pl_ksef_qr_certificate_url", "l10n_pl_ksef_offline_certificate_serial",
     "l10n_pl_ksef_corrected_hash", "l10n_pl_ksef_rejected_xml_id", "l10n_pl_ksef_technical_correction_at",
     "l10n_pl_ksef_next_try", "l10n_pl_ksef_attempts",

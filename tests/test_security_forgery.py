@@ -58,6 +58,18 @@ class TestKsefForgery(KsefRpcMixin, KsefTestCommon):
         self.assertFalse(move.l10n_pl_ksef_number)
         self.assertFalse(move._l10n_pl_ksef_qr_codes(), "nothing printed as accepted")
 
+    def test_number_environment_and_deadline_reason_cannot_be_forged(self):
+        """The environment a KSeF number belongs to decides its uniqueness (a drill's numbers never
+        clash with real ones), and the reason key decides the deadline's explanation: both are
+        KSeF facts written by our code only."""
+        move = self._frozen(l10n_pl_ksef_state="accepted", l10n_pl_ksef_number=FAKE_NUMBER,
+                            l10n_pl_ksef_number_environment="test")
+        self._forge(move, {"l10n_pl_ksef_number_environment": "drill"})
+        offline = self._frozen(l10n_pl_ksef_state="offline", l10n_pl_ksef_offline_mode="offline24")
+        self._forge(offline, {"l10n_pl_ksef_deadline_reason_key": "total_failure"})
+        self.assertEqual(move.l10n_pl_ksef_number_environment, "test")
+        self.assertNotEqual(offline.l10n_pl_ksef_deadline_reason_key, "total_failure")
+
     def test_kod2_link_cannot_be_forged_nor_printed_when_not_official(self):
         move = self._frozen(l10n_pl_ksef_state="offline", l10n_pl_ksef_offline_mode="offline24")
         for url in ("javascript:fetch('/web/dataset/call_kw')", "https://ksef-weryfikacja.example.com/certificate/x"):
