@@ -178,7 +178,6 @@ class AccountMove(models.Model):
         country = partner.country_id
         vat = (partner.vat or "").replace(" ", "").replace("-", "").upper()
         values = {"name": partner.name, "address": self._l10n_pl_ksef_address(partner), "email": partner.email or None}
-        europe = self.env.ref("base.europe").country_ids
         if not country or country.code == "PL":
             nip = vat[2:] if vat.startswith("PL") else vat
             if nip:
@@ -187,14 +186,18 @@ class AccountMove(models.Model):
                 values["nip"] = nip
             elif partner.is_company:
                 errors.append(_("Customer %(partner)s: a Polish business buyer needs a Tax ID (NIP).", partner=partner.name))
-        elif vat and country in europe:
-            prefix = "EL" if country.code == "GR" else country.code
-            values["eu_country"] = prefix
-            values["eu_vat_number"] = vat[2:] if vat[:2] in (prefix, country.code) else vat
         elif vat:
-            values["tax_id_country"] = country.code
-            values["tax_id"] = vat
+            values.update(self._l10n_pl_ksef_foreign_tax_id(vat, country))
         return fa3.Buyer(**values)
+
+    @api.model
+    def _l10n_pl_ksef_foreign_tax_id(self, vat, country):
+        """How FA(3) identifies a party outside Poland (Podmiot2 and Podmiot3 alike): KodUE + NrVatUE
+        (the number without its country prefix; Greece is EL) inside the EU, KodKraju + NrID elsewhere."""
+        if country in self.env.ref("base.europe").country_ids:
+            prefix = "EL" if country.code == "GR" else country.code
+            return {"eu_country": prefix, "eu_vat_number": vat[2:] if vat[:2] in (prefix, country.code) else vat}
+        return {"tax_id_country": country.code, "tax_id": vat}
 
     def _l10n_pl_ksef_lines_and_totals(self, errors):
         """FA(3) lines and per-rate totals, taken from Odoo's own amounts so that they match

@@ -71,18 +71,12 @@ class AccountMove(models.Model):
         if own_id_only and source.commercial_partner_id.vat and source.vat == source.commercial_partner_id.vat:
             vat = ""
         country = source.country_id
-        europe = self.env.ref("base.europe").country_ids
         if vat and (not country or country.code == "PL"):
             nip = vat[2:] if vat.startswith("PL") else vat
             if not stdnum_nip.is_valid(nip):
                 errors.append(_("%(party)s (third party of the invoice): Tax ID %(vat)s is not a valid Polish NIP.",
                                 party=partner.display_name, vat=source.vat))
             values["nip"] = nip
-        elif vat and country in europe:
-            prefix = "EL" if country.code == "GR" else country.code
-            values["eu_country"] = prefix
-            values["eu_vat_number"] = vat[2:] if vat[:2] in (prefix, country.code) else vat
         elif vat:
-            values["tax_id_country"] = country.code
-            values["tax_id"] = vat
+            values.update(self._l10n_pl_ksef_foreign_tax_id(vat, country))
         return fa3_parts.ThirdParty(**values)
