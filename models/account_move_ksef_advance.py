@@ -249,19 +249,11 @@ class AccountMove(models.Model):
         result = super(AccountMove, self - waiting).action_l10n_pl_ksef_post() if self - waiting else True
         if not waiting:
             return result
-        return {
-            "type": "ir.actions.client",
-            "tag": "display_notification",
-            "params": {
-                "type": "warning",
-                "sticky": True,
-                "title": _("Held until the advance invoices have their KSeF numbers"),
-                "message": _("%(moves)s: an advance invoice it settles was issued offline and has no KSeF number yet. "
-                             "The settlement invoice will be sent to KSeF as soon as it is accepted.",
-                             moves=", ".join(waiting.mapped("name"))),
-                "next": {"type": "ir.actions.act_window_close"},
-            },
-        }
+        return waiting._l10n_pl_ksef_held_notification(
+            _("Held until the advance invoices have their KSeF numbers"),
+            _("%(moves)s: an advance invoice it settles was issued offline and has no KSeF number yet. "
+              "The settlement invoice will be sent to KSeF as soon as it is accepted.",
+              moves=", ".join(waiting.mapped("name"))))
 
     def action_l10n_pl_ksef_freeze(self):
         waiting = self.filtered(lambda m: not m.l10n_pl_ksef_xml_id and m._l10n_pl_ksef_pending_advances())

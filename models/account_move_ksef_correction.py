@@ -312,16 +312,23 @@ class AccountMove(models.Model):
         result = super(AccountMove, self - held).action_l10n_pl_ksef_post()
         if not held:
             return result
+        return held._l10n_pl_ksef_held_notification(
+            _("Held until the original has its KSeF number"),
+            _("%(moves)s: the corrected invoice was issued offline and has no KSeF number yet. The "
+              "credit note will be sent to KSeF as soon as its original is accepted.",
+              moves=", ".join(held.mapped("name"))))
+
+    def _l10n_pl_ksef_held_notification(self, title, message):
+        """What Post to KSeF shows for invoices it held back (a credit note waiting for its original,
+        a settlement waiting for its advances): a sticky warning, then the dialog closes."""
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
             "params": {
                 "type": "warning",
                 "sticky": True,
-                "title": _("Held until the original has its KSeF number"),
-                "message": _("%(moves)s: the corrected invoice was issued offline and has no KSeF number yet. The "
-                             "credit note will be sent to KSeF as soon as its original is accepted.",
-                             moves=", ".join(held.mapped("name"))),
+                "title": title,
+                "message": message,
                 "next": {"type": "ir.actions.act_window_close"},
             },
         }
