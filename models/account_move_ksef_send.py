@@ -530,7 +530,9 @@ class AccountMove(models.Model):
         stays on the submission, the invoice keeps its state and says why."""
         number = move_vals.get("l10n_pl_ksef_number")
         holder = self.sudo().with_context(active_test=False).search(
-            [("l10n_pl_ksef_number", "=", number), ("id", "!=", result["move"].id)], limit=1)
+            [("l10n_pl_ksef_number", "=", number), ("id", "!=", result["move"].id),
+             ("company_id", "=", result["move"].company_id.id),
+             ("l10n_pl_ksef_number_environment", "=", move_vals.get("l10n_pl_ksef_number_environment"))], limit=1)
         text = _("KSeF gave invoice %(invoice)s the number %(number)s, which invoice %(other)s of this database "
                  "already holds. The invoice stays as it was; an administrator must check which of the two KSeF "
                  "really holds (e.g. in the KSeF application).",

@@ -61,7 +61,9 @@ class TestKsefBadInputs(KsefOfflineTestMixin, KsefSimulatorCommon):
         taken = make_ksef_number(KSEF_TEST_NIP, today, "%02X%010X" % (1, 1))
         holder = self._ksef_invoice()
         holder.action_l10n_pl_ksef_freeze()
-        holder._l10n_pl_ksef_write({"l10n_pl_ksef_state": "accepted", "l10n_pl_ksef_number": taken})
+        # accepted by this very KSeF environment: numbers are unique per environment
+        holder._l10n_pl_ksef_write({"l10n_pl_ksef_state": "accepted", "l10n_pl_ksef_number": taken,
+                                    "l10n_pl_ksef_number_environment": holder._l10n_pl_ksef_number_environment_key()})
         move = self._ksef_invoice()
         with mute_logger("odoo.sql_db"):
             move.action_l10n_pl_ksef_post()
