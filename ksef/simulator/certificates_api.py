@@ -3,7 +3,7 @@ enrollment data, enrollments and their status, retrieve, query, revoke, and the 
 environment's ``/testdata`` helpers for certificate limits and validity.
 
 A mixin of ``SimulatorApp``: its routes come from ``certificate_routes()``, its tables are
-created by ``_certificates_setup()``. The simulator acts as the KSeF CA: an EC P-256 key kept in
+in ``schema.py``. The simulator acts as the KSeF CA: an EC P-256 key kept in
 the state file signs the certificates it issues. Rules followed (KSeF ``certyfikaty-KSeF.md``,
 ``limity/limity.md``):
 
@@ -29,53 +29,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+from .statuses import ENROLLMENT_STATUS
 from .wire import ApiError, ProblemError, Response, json_response, utc_iso, validation_error
 
-CERTIFICATE_SCHEMA = """
-CREATE TABLE IF NOT EXISTS auth_certificates (
-    document_hash TEXT PRIMARY KEY,
-    certificate_der BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS ksef_certificates (
-    serial TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    type TEXT NOT NULL,
-    common_name TEXT NOT NULL,
-    subject_type TEXT NOT NULL,
-    subject_value TEXT NOT NULL,
-    certificate_der BLOB NOT NULL,
-    public_key_der BLOB NOT NULL,
-    valid_from REAL NOT NULL,
-    valid_to REAL NOT NULL,
-    request_date REAL NOT NULL,
-    status TEXT NOT NULL DEFAULT 'Active',
-    revocation_reason TEXT,
-    last_use REAL
-);
-CREATE TABLE IF NOT EXISTS certificate_enrollments (
-    reference TEXT PRIMARY KEY,
-    subject_type TEXT NOT NULL,
-    subject_value TEXT NOT NULL,
-    request_date REAL NOT NULL,
-    ready_at REAL NOT NULL,
-    status_code INTEGER NOT NULL,
-    status_details TEXT,
-    serial TEXT
-);
-CREATE TABLE IF NOT EXISTS certificate_limit_overrides (
-    subject_value TEXT PRIMARY KEY,
-    max_enrollments INTEGER,
-    max_certificates INTEGER
-);
-"""
 CERTIFICATE_TABLES = ("auth_certificates", "ksef_certificates", "certificate_enrollments",
                       "certificate_limit_overrides")
 
-ENROLLMENT_STATUS = {
-    100: "Wniosek przyjęty do realizacji",
-    200: "Wniosek obsłużony (certyfikat wygenerowany)",
-    400: "Wniosek odrzucony",
-}
 # limity/limity.md: requests / active certificates per authenticated subject
 DEFAULT_LIMITS = {"Nip": (300, 100), "Pesel": (12, 6), "Fingerprint": (12, 6)}
 CERTIFICATE_LIFETIME = 2 * 365 * 24 * 3600.0
@@ -119,8 +78,6 @@ class CertificatesApiMixin:
     """Handlers of the certificate endpoints; needs SimulatorApp's store, clock, JWT and references."""
 
     def _certificates_setup(self):
-        with self.store.lock:
-            self.store.db.executescript(CERTIFICATE_SCHEMA)
         if not self.store.get_meta("certificate_ca_key"):
             key = ec.generate_private_key(ec.SECP256R1(), default_backend())
             pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
