@@ -94,9 +94,7 @@ class ReceivedInvoicesMixin:
         size, offset = int(size), int(offset)
         context_nip = request.auth["ctx"]["value"]
         found = []
-        rows = self.store.all(
-            "SELECT * FROM invoices WHERE status_code = 200 AND ready_at <= ? ORDER BY %s, ksef_number"
-            % DATE_COLUMNS[date_type], (self.now(),))
+        rows = self.store.visible_accepted_invoices(self.now(), DATE_COLUMNS[date_type])
         for row in rows:
             if not self._received_in_range(row, date_type, start, end):
                 continue

@@ -337,6 +337,91 @@ class Store:
             self.db.executemany("INSERT INTO script_steps (position, step_id, at, action) VALUES (?, ?, ?, ?)",
                                 steps)
 
+    # -- received invoices (received.py) and collective identifiers (collective.py) ----------
+    def visible_accepted_invoices(self, now, order_column):
+        """Accepted invoices whose verdict is visible at ``now``, ordered by ``order_column``."""
+        assert order_column in ("issue_date", "invoicing_date", "permanent_storage_date")
+        return self.all("SELECT * FROM invoices WHERE status_code = 200 AND ready_at <= ? ORDER BY %s, ksef_number"
+                        % order_column, (now,))
+
+    def collective_uses(self, ksef_number, context_nip):
+        return self.one("SELECT COUNT(*) AS n FROM collective_identifier_invoices"
+                        " WHERE ksef_number = ? AND context_nip = ?", (ksef_number, context_nip))["n"]
+
+    def add_collective_identifier(self, number, context_nip, seller_nip, created_ts, invoices, ksef_numbers):
+        with self.transaction() as db:
+            db.execute("INSERT INTO collective_identifiers (number, context_nip, seller_nip, created_ts, invoices)"
+                       " VALUES (?, ?, ?, ?, ?)", (number, context_nip, seller_nip, created_ts, json.dumps(invoices)))
+            db.executemany("INSERT INTO collective_identifier_invoices (number, ksef_number, context_nip)"
+                           " VALUES (?, ?, ?)", [(number, ksef, context_nip) for ksef in ksef_numbers])
+
+    def collective_identifier(self, number):
+        return self.one("SELECT * FROM collective_identifiers WHERE number = ?", (number,))
+
+    def collective_identifiers_of(self, ksef_number):
+        return self.all("SELECT DISTINCT c.* FROM collective_identifiers c JOIN collective_identifier_invoices i"
+                        " ON i.number = c.number WHERE i.ksef_number = ? ORDER BY c.created_ts DESC, c.number DESC",
+                        (ksef_number,))
+
+    def collective_identifiers_between(self, start_ts, end_ts):
+        return self.all("SELECT * FROM collective_identifiers WHERE created_ts BETWEEN ? AND ?"
+                        " ORDER BY created_ts DESC, number DESC", (start_ts, end_ts))
+
+    # -- KSeF certificates (certificates_api.py) -----------------------------------------
+    def remember_auth_certificate(self, document_hash, certificate_der):
+        self.run("INSERT OR REPLACE INTO auth_certificates (document_hash, certificate_der) VALUES (?, ?)",
+                 (document_hash, certificate_der))
+
+    def auth_certificate(self, document_hash):
+        """The DER of the certificate that signed the login document ``document_hash``, or None."""
+        row = self.one("SELECT certificate_der FROM auth_certificates WHERE document_hash = ?", (document_hash,))
+        return bytes(row["certificate_der"]) if row else None
+
+    def ksef_certificate(self, serial, subject_value=None):
+        if subject_value is None:
+            return self.one("SELECT * FROM ksef_certificates WHERE serial = ?", (serial,))
+        return self.one("SELECT * FROM ksef_certificates WHERE serial = ? AND subject_value = ?",
+                        (serial, subject_value))
+
+    def ksef_certificates_of(self, subject_value):
+        return self.all("SELECT * FROM ksef_certificates WHERE subject_value = ? ORDER BY request_date, serial",
+                        (subject_value,))
+
+    def certificate_key_owner(self, public_key_der):
+        row = self.one("SELECT subject_value FROM ksef_certificates WHERE public_key_der = ?", (public_key_der,))
+        return row["subject_value"] if row else None
+
+    def add_ksef_certificate(self, values):
+        self.run("INSERT INTO ksef_certificates (%s) VALUES (%s)"
+                 % (", ".join(values), ", ".join(":" + name for name in values)), values)
+
+    def update_ksef_certificate(self, serial, **fields):
+        """Change the certificate ``serial``; False when there is none."""
+        return self.run("UPDATE ksef_certificates SET %s WHERE serial = ?" % ", ".join("%s = ?" % name for name in fields),
+                        list(fields.values()) + [serial]).rowcount > 0
+
+    def add_enrollment(self, values):
+        self.run("INSERT INTO certificate_enrollments (%s) VALUES (%s)"
+                 % (", ".join(values), ", ".join(":" + name for name in values)), values)
+
+    def enrollment(self, reference, subject_value):
+        return self.one("SELECT * FROM certificate_enrollments WHERE reference = ? AND subject_value = ?",
+                        (reference, subject_value))
+
+    def enrollment_count(self, subject_value):
+        return self.one("SELECT COUNT(*) AS n FROM certificate_enrollments WHERE subject_value = ?",
+                        (subject_value,))["n"]
+
+    def certificate_limit_override(self, subject_value):
+        return self.one("SELECT * FROM certificate_limit_overrides WHERE subject_value = ?", (subject_value,))
+
+    def set_certificate_limits(self, subject_value, max_enrollments, max_certificates):
+        self.run("INSERT OR REPLACE INTO certificate_limit_overrides (subject_value, max_enrollments,"
+                 " max_certificates) VALUES (?, ?, ?)", (subject_value, max_enrollments, max_certificates))
+
+    def drop_certificate_limits(self, subject_value):
+        self.run("DELETE FROM certificate_limit_overrides WHERE subject_value = ?", (subject_value,))
+
 
 class _Transaction:
     """``with store.transaction() as db:`` holds the lock and wraps BEGIN/COMMIT/ROLLBACK."""
