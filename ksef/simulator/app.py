@@ -160,6 +160,7 @@ class SimulatorApp(AuthApiMixin, SessionsApiMixin, BatchApiMixin, InvoiceAccepta
         # (method, pattern, handler, auth: None | "auth" | "access" | "refresh" | "signed" | "latarnia"
         # | "control"); the first route of the method matching the path wins, so the order counts
         table = (self.auth_routes() + self.session_routes() + self.batch_routes() + self.query_routes()
+                 + self.session_status_routes()
                  + self.invoice_routes() + self.upload_routes() + self.storage_routes() + self.latarnia_routes()
                  + self.control_routes() + self.script_routes() + self.collective_routes()
                  + self.certificate_routes() + self._received_routes())

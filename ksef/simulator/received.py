@@ -1,5 +1,5 @@
 """Invoices as their buyer sees them: ``POST /invoices/query/metadata`` (KSeF 2.0 OpenAPI,
-``InvoiceQueryFilters`` / ``QueryInvoicesMetadataResponse``) and, in ``app.py``,
+``InvoiceQueryFilters`` / ``QueryInvoicesMetadataResponse``) and, in ``invoices_api.py``,
 ``GET /invoices/ksef/{n}`` for the seller *or the buyer* of the invoice. A company downloads
 its purchase invoices (vendor bills) with them."""
 import datetime

@@ -42,8 +42,10 @@ class SessionsApiMixin:
             ("POST", r"/v2/sessions/online", self.online_open, "access"),
             ("POST", r"/v2/sessions/online/(?P<ref>[^/]+)/invoices", self.online_send, "access"),
             ("POST", r"/v2/sessions/online/(?P<ref>[^/]+)/close", self.online_close, "access"),
-            ("GET", r"/v2/sessions/(?P<ref>[^/]+)", self.session_status, "access"),
         ]
+
+    def session_status_routes(self):
+        return [("GET", r"/v2/sessions/(?P<ref>[^/]+)", self.session_status, "access")]
 
     # ------------------------------------------------------------------ common
     @staticmethod
