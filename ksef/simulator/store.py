@@ -65,6 +65,16 @@ class Store:
     def transaction(self):
         return _Transaction(self)
 
+    def _insert(self, table, values):
+        """Insert the row ``values`` ({column: value}; columns are ours, never a caller's input)."""
+        self.run("INSERT INTO %s (%s) VALUES (%s)"
+                 % (table, ", ".join(values), ", ".join(":" + name for name in values)), values)
+
+    def _update(self, table, key_column, key, fields):
+        """Set ``fields`` ({column: value}) on the row whose ``key_column`` is ``key``; rows changed."""
+        return self.run("UPDATE %s SET %s WHERE %s = ?" % (table, ", ".join("%s = ?" % name for name in fields),
+                                                           key_column), list(fields.values()) + [key]).rowcount
+
     def get_meta(self, key, default=None):
         row = self.one("SELECT value FROM meta WHERE key = ?", (key,))
         return json.loads(row["value"]) if row else default
@@ -133,8 +143,7 @@ class Store:
         return row
 
     def add_auth_operation(self, values):
-        self.run("INSERT INTO auth_operations (%s) VALUES (%s)"
-                 % (", ".join(values), ", ".join(":" + name for name in values)), values)
+        self._insert("auth_operations", values)
 
     def auth_operation(self, reference):
         return self.one("SELECT * FROM auth_operations WHERE reference = ?", (reference,))
@@ -145,8 +154,7 @@ class Store:
         return self.one("SELECT * FROM auth_operations WHERE %s = ?" % column, (token,))
 
     def update_auth_operation(self, reference, **fields):
-        self.run("UPDATE auth_operations SET %s WHERE reference = ?" % ", ".join("%s = ?" % name for name in fields),
-                 list(fields.values()) + [reference])
+        self._update("auth_operations", "reference", reference, fields)
 
     # -- sessions ----------------------------------------------------------------------
     def session(self, reference, kind=None):
@@ -155,12 +163,10 @@ class Store:
         return self.one("SELECT * FROM sessions WHERE reference = ?", (reference,))
 
     def add_session(self, values):
-        self.run("INSERT INTO sessions (%s) VALUES (%s)"
-                 % (", ".join(values), ", ".join(":" + name for name in values)), values)
+        self._insert("sessions", values)
 
     def update_session(self, reference, **fields):
-        self.run("UPDATE sessions SET %s WHERE reference = ?" % ", ".join("%s = ?" % name for name in fields),
-                 list(fields.values()) + [reference])
+        self._update("sessions", "reference", reference, fields)
 
     def count_invoice(self, reference, updated):
         self.run("UPDATE sessions SET invoice_count = invoice_count + 1, updated = ? WHERE reference = ?",
@@ -392,17 +398,14 @@ class Store:
         return row["subject_value"] if row else None
 
     def add_ksef_certificate(self, values):
-        self.run("INSERT INTO ksef_certificates (%s) VALUES (%s)"
-                 % (", ".join(values), ", ".join(":" + name for name in values)), values)
+        self._insert("ksef_certificates", values)
 
     def update_ksef_certificate(self, serial, **fields):
         """Change the certificate ``serial``; False when there is none."""
-        return self.run("UPDATE ksef_certificates SET %s WHERE serial = ?" % ", ".join("%s = ?" % name for name in fields),
-                        list(fields.values()) + [serial]).rowcount > 0
+        return self._update("ksef_certificates", "serial", serial, fields) > 0
 
     def add_enrollment(self, values):
-        self.run("INSERT INTO certificate_enrollments (%s) VALUES (%s)"
-                 % (", ".join(values), ", ".join(":" + name for name in values)), values)
+        self._insert("certificate_enrollments", values)
 
     def enrollment(self, reference, subject_value):
         return self.one("SELECT * FROM certificate_enrollments WHERE reference = ? AND subject_value = ?",
