@@ -4,8 +4,6 @@ the Ministry announces failures and maintenance, VAT act art. 106ne), and publis
 from .common import parse_time, warsaw_date
 from .wire import json_response, utc_iso, validation_error
 
-LATARNIA_TYPES = ("FAILURE_START", "FAILURE_END", "MAINTENANCE_ANNOUNCEMENT")
-LATARNIA_CATEGORIES = ("FAILURE", "TOTAL_FAILURE", "MAINTENANCE")
 # action of POST /_control/latarnia: (category, type, code in the message id, default title)
 PRESETS = {"maintenance": ("MAINTENANCE", "MAINTENANCE_ANNOUNCEMENT", "PLN", "Planowana niedostępność KSeF"),
            "failure_start": ("FAILURE", "FAILURE_START", "AWR", "Awaria KSeF"),

@@ -1,7 +1,8 @@
 """The simulator's KSeF status codes and their Polish descriptions: one table for every module
-of the simulator (KSeF OpenAPI ``SessionStatusResponse.status``,
-``SessionInvoiceStatusResponse.status``, ``AuthenticationOperationStatusResponse.status`` and
-``CertificateEnrollmentStatusResponse.status``; the texts are KSeF's own)."""
+of the simulator. The codes are those the KSeF OpenAPI lists for ``SessionStatusResponse.status``
+(online and batch sessions), ``SessionInvoiceStatusResponse.status``, the authentication
+operation's and the certificate enrollment's status; the descriptions are Polish, as KSeF
+answers. Kept self-contained: the core's ``ksef/codes.py`` may later be its source."""
 
 # GET /sessions?statuses=...: which session codes each filter value stands for
 SESSION_STATUS_GROUPS = {
