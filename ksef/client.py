@@ -1,4 +1,4 @@
-"""KSeF 2.0 API client (FACTS §4): authentication, MF keys, online and batch sessions, UPO.
+"""KSeF 2.0 API client (the KSeF 2.0 OpenAPI, ``open-api.json``): authentication, MF keys, online and batch sessions, UPO.
 
 Everything the wire needs is computed here: token encryption (RSA-OAEP SHA-256), the
 XAdES-signed ``AuthTokenRequest``, per-session AES-256-CBC keys wrapped with the MF key,
@@ -20,7 +20,7 @@ import dataclasses
 import datetime
 import logging
 import re
-import time
+import threading
 
 import requests
 from cryptography import x509
@@ -28,7 +28,7 @@ from cryptography.hazmat.backends import default_backend
 from lxml import etree
 
 from . import batch as batch_package
-from . import crypto, safehttp, xades
+from . import codes, crypto, polling, safehttp, xades
 from .errors import (
     AuthenticationFailed, IntegrityError, KsefError, KsefTimeout, KsefUnavailable, PublicKeyUnknown,
     SessionFailed, Unauthorized, error_from_invoice_status, error_from_response,
@@ -49,10 +49,13 @@ AUTH_NAMESPACE_20 = "http://ksef.mf.gov.pl/auth/token/2.0"
 AUTH_NAMESPACE_21 = "http://ksef.mf.gov.pl/auth/token/2.1"
 CONTEXT_TYPES = ("Nip", "InternalId", "NipVatUe", "PeppolId")
 
-PENDING_INVOICE_CODES = (100, 150)
-PENDING_AUTH_CODES = (100,)
-# Session statuses after which nothing changes any more (FACTS §4.7).
-FINAL_SESSION_CODES = (200, 405, 415, 420, 430, 435, 440, 445, 500)
+# The names this module always offered; their home is ``ksef.codes``.
+PENDING_INVOICE_CODES = codes.INVOICE_PENDING
+PENDING_AUTH_CODES = codes.AUTH_PENDING
+FINAL_SESSION_CODES = codes.FINAL_SESSION_CODES
+# The largest page of a session's invoice list (OpenAPI ``pageSize`` maximum of
+# ``GET /sessions/{referenceNumber}/invoices``).
+MAX_PAGE_SIZE = 1000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -289,7 +292,7 @@ class SessionStatus:
 
     @property
     def is_final(self):
-        return self.status.code in FINAL_SESSION_CODES
+        return codes.is_final_session(self.status.code)
 
 
 @dataclasses.dataclass
@@ -334,11 +337,16 @@ class InvoiceStatus:
 
     @property
     def is_pending(self):
-        return self.status.code in PENDING_INVOICE_CODES
+        return self.status.code in codes.INVOICE_PENDING
 
     @property
     def is_success(self):
-        return self.status.code == 200
+        return self.status.code == codes.INVOICE_SUCCESS
+
+    @property
+    def group(self):
+        """The meaning of the status code (``ksef.codes``: pending, success, duplicate...)."""
+        return codes.invoice_group(self.status.code)
 
     def error(self):
         """The typed error (``Rejected``, ``Duplicate``, ``KsefUnavailable``) or None."""
@@ -349,6 +357,13 @@ class InvoiceStatus:
         if error is not None:
             raise error
         return self
+
+
+@dataclasses.dataclass
+class InvoicePage:
+    """One page of a session's invoice list; ``continuation_token`` asks for the next (None: last)."""
+    invoices: list
+    continuation_token: str = None
 
 
 def _reference(session_or_reference):
@@ -383,6 +398,7 @@ class KsefClient:
         self.refresh_token = refresh_token if refresh_token is None or isinstance(refresh_token, TokenInfo) \
             else TokenInfo(refresh_token)
         self._public_keys = None
+        self._transfer_sessions = threading.local()   # pre-signed transfers may run in threads
 
     def __repr__(self):
         return "<KsefClient %s authenticated=%s>" % (self.base_url, self.access_token is not None)
@@ -554,17 +570,14 @@ class KsefClient:
 
     def wait_for_authentication(self, operation, timeout=120.0):
         """Poll until the operation leaves status 100; raise ``AuthenticationFailed`` unless 200."""
-        deadline = time.monotonic() + timeout
-        while True:
-            status = self.auth_status(operation)
-            if status.status.code not in PENDING_AUTH_CODES:
-                break
-            if time.monotonic() >= deadline:
-                raise KsefTimeout("authentication %s still in progress after %s s"
+        polled = self._poll(lambda: self.auth_status(operation),
+                            lambda status: status.status.code not in codes.AUTH_PENDING, timeout)
+        status = polled.value
+        if not polled.done:
+            raise KsefTimeout("authentication %s still in progress after %s s"
                                   % (operation.reference_number, timeout),
-                                  reference_number=operation.reference_number)
-            time.sleep(self.poll_interval)
-        if status.status.code != 200:
+                              reference_number=operation.reference_number)
+        if status.status.code != codes.AUTH_SUCCESS:
             raise AuthenticationFailed(code=status.status.code, description=status.status.description,
                                        details=status.status.details,
                                        reference_number=operation.reference_number)
@@ -679,23 +692,34 @@ class KsefClient:
                    for item in data.get("partUploadRequests") or []]
         return BatchSession(data["referenceNumber"], key, iv, package, uploads, form, bool(offline_mode), key_id)
 
-    def upload_batch_parts(self, batch_session):
-        """Send every encrypted part to its pre-signed URL, without the access token."""
+    @staticmethod
+    def batch_part_uploads(batch_session):
+        """``[(PartUploadRequest, part bytes)]`` in ordinal order; ``KsefError`` when KSeF gave no
+        address for a part."""
         parts = {part.ordinal_number: part for part in batch_session.package.parts}
-        missing = set(parts) - {request.ordinal_number for request in batch_session.part_upload_requests}
+        requests_by_ordinal = {request.ordinal_number: request for request in batch_session.part_upload_requests}
+        missing = set(parts) - set(requests_by_ordinal)
         if missing:
             raise KsefError("KSeF gave no upload address for part(s) %s" % sorted(missing),
                             reference_number=batch_session.reference_number)
-        for request in sorted(batch_session.part_upload_requests, key=lambda r: r.ordinal_number):
-            part = parts[request.ordinal_number]
-            headers = {k: v for k, v in request.headers.items() if v is not None}
-            response = self._send(request.method.upper(), request.url, headers, data=part.content)
-            _logger.debug("KSeF batch part %s upload -> %s", request.ordinal_number, response.status_code)
-            if response.status_code not in (200, 201):
-                error = error_from_response(response)
-                error.reference_number = batch_session.reference_number
-                error.args = ("upload of batch part %s failed: %s" % (request.ordinal_number, error.args[0]),)
-                raise error
+        return [(requests_by_ordinal[ordinal], parts[ordinal].content) for ordinal in sorted(parts)]
+
+    def upload_batch_part(self, request, content, reference_number=None):
+        """Send one encrypted part to its pre-signed URL (``PartUploadRequest``), without the access
+        token. Safe to call from several threads at once (one HTTP session per thread)."""
+        headers = {k: v for k, v in request.headers.items() if v is not None}
+        try:
+            self.transfer(request.method.upper(), request.url, headers=headers, data=content)
+        except KsefError as error:
+            error.reference_number = error.reference_number or reference_number
+            error.args = ("upload of batch part %s failed: %s" % (request.ordinal_number, error.args[0]),)
+            raise
+        _logger.debug("KSeF batch part %s uploaded", request.ordinal_number)
+
+    def upload_batch_parts(self, batch_session):
+        """Send every encrypted part to its pre-signed URL, one after the other."""
+        for request, content in self.batch_part_uploads(batch_session):
+            self.upload_batch_part(request, content, batch_session.reference_number)
 
     def close_batch_session(self, batch_session):
         self._request("POST", "/sessions/batch/%s/close" % _reference(batch_session), expect=(204, 200))
@@ -716,17 +740,13 @@ class KsefClient:
 
     def wait_for_session(self, session, timeout=300.0, raise_on_failure=True):
         """Poll the session until its status is final; failed statuses raise ``SessionFailed``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            status = self.session_status(session)
-            if status.is_final:
-                break
-            if time.monotonic() >= deadline:
-                raise KsefTimeout("session %s not processed after %s s (status %s)"
-                                  % (_reference(session), timeout, status.code),
-                                  reference_number=_reference(session))
-            time.sleep(self.poll_interval)
-        if raise_on_failure and status.code != 200:
+        polled = self._poll(lambda: self.session_status(session), lambda status: status.is_final, timeout)
+        status = polled.value
+        if not polled.done:
+            raise KsefTimeout("session %s not processed after %s s (status %s)"
+                              % (_reference(session), timeout, status.code),
+                              reference_number=_reference(session))
+        if raise_on_failure and status.code != codes.SESSION_SUCCESS:
             raise SessionFailed(code=status.code, description=status.status.description,
                                 details=status.status.details, reference_number=_reference(session))
         return status
@@ -737,34 +757,44 @@ class KsefClient:
 
     def wait_for_invoice(self, session, invoice_reference, timeout=120.0, raise_on_error=True):
         """Poll an invoice until its status is final; failures raise ``Rejected``/``Duplicate``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            status = self.invoice_status(session, invoice_reference)
-            if not status.is_pending:
-                break
-            if time.monotonic() >= deadline:
-                raise KsefTimeout("invoice %s still processing after %s s" % (invoice_reference, timeout),
-                                  reference_number=invoice_reference)
-            time.sleep(self.poll_interval)
+        polled = self._poll(lambda: self.invoice_status(session, invoice_reference),
+                            lambda status: not status.is_pending, timeout)
+        status = polled.value
+        if not polled.done:
+            raise KsefTimeout("invoice %s still processing after %s s" % (invoice_reference, timeout),
+                              reference_number=invoice_reference)
         return status.raise_for_status() if raise_on_error else status
 
-    def _paged_invoices(self, path, page_size):
-        continuation = None
+    def _poll(self, fetch, done, timeout):
+        """Every ``wait_for_*``: a pause of ``poll_interval``, a last look at the deadline."""
+        return polling.until(fetch, done, timeout=timeout, interval=self.poll_interval, last_look=True)
+
+    def session_invoices_page(self, session, page_size=100, continuation_token=None, failed=False):
+        """One page of ``GET /sessions/{ref}/invoices`` (``failed=True``: ``.../invoices/failed``,
+        the failed ones only); pass the page's ``continuation_token`` back for the next page."""
+        if not 10 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError("page_size must be 10..%d" % MAX_PAGE_SIZE)
+        path = "/sessions/%s/invoices%s" % (_reference(session), "/failed" if failed else "")
+        headers = {"x-continuation-token": continuation_token} if continuation_token else None
+        data = self._request("GET", path, params={"pageSize": page_size}, headers=headers).json()
+        return InvoicePage([InvoiceStatus.from_json(item) for item in data.get("invoices") or []],
+                           data.get("continuationToken") or None)
+
+    def _paged_invoices(self, session, page_size, failed):
+        token = None
         while True:
-            headers = {"x-continuation-token": continuation} if continuation else None
-            data = self._request("GET", path, params={"pageSize": page_size}, headers=headers).json()
-            for item in data.get("invoices") or []:
-                yield InvoiceStatus.from_json(item)
-            continuation = data.get("continuationToken")
-            if not continuation:
+            page = self.session_invoices_page(session, page_size, token, failed=failed)
+            yield from page.invoices
+            token = page.continuation_token
+            if not token:
                 return
 
     def session_invoices(self, session, page_size=100):
         """Every invoice of the session, all pages (``x-continuation-token``)."""
-        return self._paged_invoices("/sessions/%s/invoices" % _reference(session), page_size)
+        return self._paged_invoices(session, page_size, failed=False)
 
     def failed_session_invoices(self, session, page_size=100):
-        return self._paged_invoices("/sessions/%s/invoices/failed" % _reference(session), page_size)
+        return self._paged_invoices(session, page_size, failed=True)
 
     # --- UPO ---------------------------------------------------------------------------
 
@@ -801,11 +831,31 @@ class KsefClient:
         return [self.session_upo_page(session, page.reference_number) for page in status.upo_pages]
 
     def download(self, url):
-        """GET a pre-signed URL (``upoDownloadUrl``...) without the access token; checks the hash."""
-        response = self._send("GET", url, {})
-        if response.status_code != 200:
+        """GET a pre-signed URL (``upoDownloadUrl``, a session UPO page's ``downloadUrl``) without
+        the access token; ``IntegrityError`` when the bytes do not match ``x-ms-meta-hash``.
+        Safe to call from several threads at once."""
+        return self._checked_content(self.transfer("GET", url), "downloaded document")
+
+    def transfer(self, method, url, headers=None, data=None):
+        """One call to a pre-signed URL (not the API: no access token, no rate limit), with the
+        total deadline and size cap of every KSeF call (``safehttp.bounded_request``; an upload
+        gets its time on top, at 1 MB/s at least). Any failure on the way is ``KsefUnavailable``
+        (``KsefTimeout`` for the deadline); an error answer is the typed error. Returns the
+        response, its body read."""
+        session = getattr(self._transfer_sessions, "http", None)
+        if session is None:
+            session = self._transfer_sessions.http = requests.Session()
+            session.hooks = self.http.hooks     # the client's hooks (logging, a test's recorder) see them too
+        total = self.timeout + (len(data) / 1_000_000 if isinstance(data, (bytes, bytearray)) else 0)
+        try:
+            response = safehttp.bounded_request(session, method, url, total, headers=headers or {}, data=data)
+        except requests.Timeout as exc:
+            raise KsefTimeout("pre-signed %s %s: no answer within %s s" % (method, _path_of(url), total)) from exc
+        except (requests.RequestException, ValueError) as exc:
+            raise KsefUnavailable("pre-signed %s failed: %s" % (method, type(exc).__name__)) from exc
+        if response.status_code not in (200, 201):
             raise error_from_response(response)
-        return self._checked_content(response, "downloaded document")
+        return response
 
     # --- invoices received (the company as buyer) -------------------------------------
 
