@@ -25,16 +25,18 @@ class Polled:
 
 
 def until(fetch, done, timeout=None, deadline=None, interval=1.0, factor=1.0, max_interval=None,
-          last_look=False, sleep=time.sleep, clock=time.monotonic):
+          last_look=False, max_polls=None, pause=None, sleep=time.sleep, clock=time.monotonic):
     """Call ``fetch()`` until ``done(answer)`` is true or the deadline passes; return ``Polled``.
 
-    The deadline is ``deadline`` (on ``clock``) or ``clock() + timeout``; the first pause is
-    ``interval``, each next one ``factor`` times longer, at most ``max_interval`` (None: no cap).
+    The deadline is ``deadline`` (on ``clock``) or ``clock() + timeout``; without either, only
+    ``max_polls`` ends the wait. The first pause is ``interval``, each next one ``factor`` times
+    longer, at most ``max_interval`` (None: no cap); ``pause(n)`` (n = 0, 1, ...: pauses made so
+    far) replaces that rule, e.g. with ``submission.backoff``. ``max_polls`` bounds the asks.
     """
-    if deadline is None:
-        if timeout is None:
-            raise ValueError("give a timeout or a deadline")
+    if deadline is None and timeout is not None:
         deadline = clock() + timeout
+    if deadline is None and max_polls is None:
+        raise ValueError("give a timeout, a deadline or max_polls")
     delay = interval
     polls = 0
     while True:
@@ -42,15 +44,21 @@ def until(fetch, done, timeout=None, deadline=None, interval=1.0, factor=1.0, ma
         polls += 1
         if done(value):
             return Polled(value, True, polls)
-        now = clock()
-        if last_look:
-            if now >= deadline:
+        if max_polls is not None and polls >= max_polls:
+            return Polled(value, False, polls)
+        if pause is not None:
+            delay = pause(polls - 1)
+        wait = delay
+        if deadline is not None:
+            now = clock()
+            if last_look:
+                if now >= deadline:
+                    return Polled(value, False, polls)
+                wait = min(delay, max(0.0, deadline - now))
+            elif now + delay > deadline:
                 return Polled(value, False, polls)
-            sleep(min(delay, max(0.0, deadline - now)))
-        else:
-            if now + delay > deadline:
-                return Polled(value, False, polls)
-            sleep(delay)
-        delay = delay * factor
-        if max_interval is not None:
-            delay = min(max_interval, delay)
+        sleep(wait)
+        if pause is None:
+            delay = delay * factor
+            if max_interval is not None:
+                delay = min(max_interval, delay)
