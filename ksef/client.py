@@ -28,7 +28,7 @@ from cryptography.hazmat.backends import default_backend
 from lxml import etree
 
 from . import batch as batch_package
-from . import codes, crypto, polling, safehttp, xades
+from . import codes, crypto, environments, polling, safehttp, xades
 from .errors import (
     AuthenticationFailed, IntegrityError, KsefError, KsefTimeout, KsefUnavailable, PublicKeyUnknown,
     SessionFailed, Unauthorized, error_from_invoice_status, error_from_response,
@@ -36,11 +36,7 @@ from .errors import (
 
 _logger = logging.getLogger(__name__)
 
-ENVIRONMENTS = {
-    "test": "https://api-test.ksef.mf.gov.pl/v2",
-    "demo": "https://api-demo.ksef.mf.gov.pl/v2",
-    "production": "https://api.ksef.mf.gov.pl/v2",
-}
+ENVIRONMENTS = environments.KSEF_API
 
 KSEF_TOKEN_ENCRYPTION = "KsefTokenEncryption"
 SYMMETRIC_KEY_ENCRYPTION = "SymmetricKeyEncryption"
@@ -382,13 +378,7 @@ class KsefClient:
 
     def __init__(self, environment="test", base_url=None, timeout=30.0, session=None,
                  poll_interval=1.0, problem_details=True, access_token=None, refresh_token=None):
-        if base_url is None:
-            try:
-                base_url = ENVIRONMENTS[environment]
-            except KeyError:
-                raise ValueError("unknown KSeF environment %r; use one of %s or base_url="
-                                 % (environment, ", ".join(ENVIRONMENTS))) from None
-        self.base_url = safehttp.http_url(base_url).rstrip("/")   # http(s) only: file:// is no outage
+        self.base_url = environments.service_url(ENVIRONMENTS, environment, base_url)
         self.timeout = safehttp.check_timeout(timeout)
         self.poll_interval = poll_interval
         self.problem_details = problem_details
@@ -483,7 +473,8 @@ class KsefClient:
         return list(self._public_keys)
 
     def public_key_for(self, usage):
-        """The certificate for ``usage`` valid now; the latest ``validFrom`` wins (FACTS §4.3)."""
+        """The certificate for ``usage`` valid now; the latest ``validFrom`` wins
+        (`bezpieczenstwo/klucze-publiczne-do-szyfrowania.md`)."""
         now = _now()
         candidates = [c for c in self.public_key_certificates() if usage in c.usage and c.valid_at(now)]
         if not candidates:
@@ -657,7 +648,8 @@ class KsefClient:
         """Send one invoice; return its KSeF reference number (processing is asynchronous).
 
         ``hash_of_corrected_invoice`` (Base64 SHA-256 of the rejected original) makes it a
-        technical correction; KSeF then requires ``offline_mode=True`` (FACTS §1.7).
+        technical correction; KSeF then requires ``offline_mode=True``
+        (`offline/korekta-techniczna.md`; OpenAPI ``SendInvoiceRequest``).
         """
         body = self.invoice_payload(session, xml_bytes, offline_mode, hash_of_corrected_invoice)
         response = self._request("POST", "/sessions/online/%s/invoices" % session.reference_number,
@@ -779,6 +771,17 @@ class KsefClient:
         data = self._request("GET", path, params={"pageSize": page_size}, headers=headers).json()
         return InvoicePage([InvoiceStatus.from_json(item) for item in data.get("invoices") or []],
                            data.get("continuationToken") or None)
+
+    def continued(self, path, key, page_size):
+        """Every entry under ``key`` of a GET listing paged with ``x-continuation-token`` (all pages)."""
+        token = None
+        while True:
+            headers = {"x-continuation-token": token} if token else None
+            data = self._request("GET", path, params={"pageSize": page_size}, headers=headers).json()
+            yield from data.get(key) or []
+            token = data.get("continuationToken")
+            if not token:
+                return
 
     def _paged_invoices(self, session, page_size, failed):
         token = None
