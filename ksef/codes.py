@@ -2,8 +2,8 @@
 
 The codes and their descriptions are the tables of the KSeF 2.0 OpenAPI (``open-api.json`` 2.6,
 unchanged in the 2.7 snapshot): ``SessionStatusResponse.status`` (batch and interactive
-sessions), ``SessionInvoiceStatusResponse.status`` (one invoice of a session) and
-``AuthenticationOperationStatusResponse.status``. ``ksef/tests/test_codes.py`` reads both spec
+sessions), ``SessionInvoiceStatusResponse.status`` (one invoice of a session),
+``AuthenticationOperationStatusResponse.status`` and ``CertificateEnrollmentStatusResponse.status``. ``ksef/tests/test_codes.py`` reads both spec
 files and checks that every code they document is here, with the same description and group.
 
 The named groups say what a code means for the sender:
@@ -106,6 +106,19 @@ AUTH_SUCCESS = 200
 AUTH_PERMISSION = (415,)              # "Brak przypisanych uprawnień"
 AUTH_TECHNICAL = (500, 550)
 AUTH_REJECTED = (425, 450, 460, 470, 480)
+
+# --- certificate enrollment statuses (OpenAPI CertificateEnrollmentStatusResponse.status) ------
+
+ENROLLMENT = {
+    100: "Wniosek przyjęty do realizacji",
+    200: "Wniosek obsłużony (certyfikat wygenerowany)",
+    400: "Wniosek odrzucony",     # details: key already certified for another subject / limit reached
+    500: "Nieznany błąd",
+    550: "Operacja została anulowana przez system",
+}
+
+ENROLLMENT_PENDING = (100,)
+ENROLLMENT_ISSUED = 200
 
 # --- groups ----------------------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from . import polling
+from . import codes, polling
 from .client import parse_datetime
 
 KEY_EC_P256 = "ec_p256"
@@ -51,8 +51,8 @@ REVOCATION_REASONS = ("Unspecified", "Superseded", "KeyCompromise")
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_\- ąćęłńóśźżĄĆĘŁŃÓŚŹŻ]{5,100}$")
 SERIAL_PATTERN = re.compile(r"^[0-9A-F]{16}$")
 
-ENROLLMENT_PENDING = (100,)
-ENROLLMENT_ISSUED = 200
+ENROLLMENT_PENDING = codes.ENROLLMENT_PENDING
+ENROLLMENT_ISSUED = codes.ENROLLMENT_ISSUED
 
 # CertificateEnrollmentDataResponse field -> the X.520 attribute it fills in the CSR subject
 _DN_ATTRIBUTES = (

@@ -93,6 +93,12 @@ def test_auth_codes_match_the_spec(spec_name):
     assert codes.auth_group(550) == codes.TECHNICAL
 
 
+@pytest.mark.parametrize("spec_name", SPECS)
+def test_enrollment_codes_match_the_spec(spec_name):
+    _same_table(spec_name, "CertificateEnrollmentStatusResponse", codes.ENROLLMENT)
+    assert codes.ENROLLMENT_PENDING == (100,) and codes.ENROLLMENT_ISSUED == 200
+
+
 def test_groups_do_not_overlap_and_cover_the_tables():
     invoice_groups = (codes.INVOICE_PENDING, (codes.INVOICE_SUCCESS,), (codes.INVOICE_DUPLICATE,),
                       codes.INVOICE_TECHNICAL, codes.INVOICE_PERMISSION, codes.INVOICE_REJECTED)
