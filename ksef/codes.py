@@ -169,8 +169,3 @@ def auth_group(code):
 
 def is_final_session(code):
     return code in FINAL_SESSION_CODES
-
-
-def description(table, code):
-    """The official description of ``code`` in ``table`` (``INVOICE``, ``BATCH_SESSION``...)."""
-    return table.get(code)
