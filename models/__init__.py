@@ -19,6 +19,11 @@ from . import account_move_ksef_correction
 from . import account_move_ksef_cockpit
 from . import l10n_pl_ksef_dashboard
 from . import l10n_pl_ksef_drill
+from . import l10n_pl_ksef_drill_simulator
+from . import l10n_pl_ksef_drill_invoices
+from . import res_company_ksef_drill
+from . import account_journal_ksef_drill
+from . import account_move_ksef_drill
 from . import account_move_ksef_jpk
 from . import l10n_pl_ksef_jpk_period
 from . import l10n_pl_ksef_jpk_export
