@@ -16,6 +16,7 @@ from . import certificate
 from . import account_move_ksef_offline
 from . import l10n_pl_ksef_engine
 from . import account_move_ksef_correction
+from . import ir_attachment_ksef_correction
 from . import account_move_ksef_cockpit
 from . import l10n_pl_ksef_dashboard
 from . import l10n_pl_ksef_drill
@@ -28,11 +29,15 @@ from . import account_move_ksef_jpk
 from . import l10n_pl_ksef_jpk_period
 from . import l10n_pl_ksef_jpk_export
 from . import res_company_jpk
+from . import res_config_settings_jpk
 from . import l10n_pl_ksef_event_notice
 from . import account_move_ksef_evidence
+from . import l10n_pl_ksef_jpk_period_evidence
 from . import l10n_pl_ksef_collective_identifier
 from . import account_move_ksef_payments
+from . import account_payment_register
 from . import account_bank_statement_line_ksef
+from . import account_reconcile_model
 from . import account_move_ksef_classification
 from . import l10n_pl_ksef_drill_guard
 from . import l10n_pl_ksef_drill_report
@@ -41,6 +46,7 @@ from . import res_company_ksef_certificates
 from . import l10n_pl_ksef_certificate_request
 from . import l10n_pl_ksef_certificate_remote
 from . import account_move_ksef_number
+from . import res_company_ksef_number
 from . import account_move_ksef_deadline_text
 from . import l10n_pl_ksef_engine_recovery
 from . import product
