@@ -5,6 +5,10 @@ DaneKontaktowe and NrKlienta.  Its own module so that ``fa3`` and
 ``fa3_parts`` (which import each other) both build on it whichever is imported first; its
 DaneIdentyfikacyjne is written by ``fa3._build_identification``."""
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .fa3 import Address
 
 
 @dataclass(kw_only=True)
