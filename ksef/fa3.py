@@ -1,4 +1,5 @@
-"""FA(3) e-invoice: data model, XML builder and validator (FACTS §6).
+"""FA(3) e-invoice: data model, XML builder and validator (the official FA(3)
+XSD ``schemat_FA(3)_v1-0E.xsd``).
 
 The data model is plain Python (dataclasses, ``Decimal`` money, ``datetime.date`` dates) and
 describes an invoice the way the Odoo mapping hands it over.  The builder does NOT recompute
@@ -37,7 +38,7 @@ Functions::
     build(invoice) -> bytes                         # FA(3) XML, UTF-8, no BOM, deterministic
     load_schema(xsd_dir) -> Fa3Schema               # cached per folder, offline
     load_schema_from_bytes(files, main_name) -> Fa3Schema   # XSDs kept e.g. as DB attachments
-    check_file(xml_bytes) -> list[ValidationIssue]  # file-level rules of FACTS §6.4 only
+    check_file(xml_bytes) -> list[ValidationIssue]  # file-level rules of ksef-docs faktury/weryfikacja-faktury.md only
     validate(xml_bytes, schema) -> list[ValidationIssue]    # file rules + XSD; [] means valid
     assert_valid(xml_bytes, schema) -> None         # raises Fa3ValidationError
     strip_discouraged(text) -> str                  # optional clean-up before building
@@ -229,7 +230,7 @@ class CorrectedInvoice:
     issue_date: date  # DataWystFaKorygowanej
     number: str  # NrFaKorygowanej
     ksef_number: str | None = None  # NrKSeF=1 + NrKSeFFaKorygowanej
-    outside_ksef: bool = False  # NrKSeFN=1: the original was issued outside KSeF (FACTS §6.5)
+    outside_ksef: bool = False  # NrKSeFN=1: the original was issued outside KSeF (FA(3) XSD, DaneFaKorygowanej)
 
 
 @dataclass(kw_only=True)
@@ -308,7 +309,7 @@ class Invoice:
 # Characters and value formatting
 # --------------------------------------------------------------------------------------------
 
-# FACTS §6.4: "discouraged" code points KSeF refuses (plus the last two of every plane).
+# ksef-docs faktury/weryfikacja-faktury.md: "discouraged" code points KSeF refuses (plus the last two of every plane).
 _DISCOURAGED = "\x7f-\x84\x86-\x9f\ufdd0-\ufdef" + "".join(
     chr(plane * 0x10000 + 0xFFFE) + chr(plane * 0x10000 + 0xFFFF) for plane in range(17)
 )
@@ -645,7 +646,7 @@ def _build_correction(fa, correction):
         elif original.outside_ksef:
             _sub(dane, "NrKSeFN", "1")
         else:
-            # FACTS §6.5: NrKSeFN is not "offline, not numbered yet"; hold the correction instead.
+            # FA(3) XSD (DaneFaKorygowanej): NrKSeFN is not "offline, not numbered yet"; hold the correction instead.
             raise Fa3Error(
                 "%s has no ksef_number: wait until the original has its KSeF number, "
                 "or set outside_ksef=True if it was issued outside KSeF" % where
@@ -922,7 +923,8 @@ def _line_of(text, offset):
 
 
 def check_file(xml_bytes):
-    """The file-level rules KSeF applies before the schema (FACTS §6.4, §4.12)."""
+    """The file-level rules KSeF applies before the schema (ksef-docs ``faktury/weryfikacja-faktury.md``,
+    ``limity/limity.md``)."""
     return _check_file(xml_bytes)[0]
 
 

@@ -1,4 +1,4 @@
-"""LatarniaClient over real HTTP against the simulator's /status and /messages (FACTS §1.8)."""
+"""LatarniaClient over real HTTP against the simulator's /status and /messages (official C# client's LighthouseClient)."""
 import socket
 
 import pytest
