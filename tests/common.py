@@ -16,6 +16,7 @@ from odoo.addons.account.tests.common import AccountTestInvoicingCommon
 from ..ksef import devcerts, fa3
 from ..ksef import qr as ksef_qr
 from ..ksef.simulator import start_subprocess, stop_subprocess
+from ..ksef.simulator.testing import SimClient
 
 NS = {"fa": fa3.NAMESPACE}
 
@@ -162,6 +163,22 @@ class KsefSimulatorCommon(KsefTestCommon):
         # Each test rolls Odoo back (invoice numbers are reused): KSeF must forget as well.
         self.ksef_control("reset")
         self.addCleanup(self.ksef_control, "faults/clear")
+
+    def _ksef_sim_client(self):
+        """A reference client logged in to the simulator as the company: another system (or an
+        earlier sending) acting in its name."""
+        sim = SimClient(self.ksef_url)
+        sim.login(self.ksef_nip, self.ksef_token)
+        return sim
+
+    def _ksef_sent_elsewhere(self, xml):
+        """``xml`` sent to KSeF in the company's name by another system; accepted, its KSeF number."""
+        sim = self._ksef_sim_client()
+        reference = sim.open_online().json()["referenceNumber"]
+        sent = sim.send(reference, xml).json()["referenceNumber"]
+        status = sim.wait_invoice(reference, sent)
+        self.assertEqual(status["status"]["code"], 200, status)
+        return status["ksefNumber"]
 
 
 KSEF_TEST_NIP = "5265877635"
