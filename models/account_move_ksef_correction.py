@@ -407,14 +407,3 @@ class AccountMove(models.Model):
             ("reversed_entry_id.l10n_pl_ksef_number", "!=", False),
         ])
         return pending.reversed_entry_id.sudo(False)._l10n_pl_ksef_release_held_credit_notes()
-
-
-class IrAttachment(models.Model):
-    _inherit = "ir.attachment"
-
-    def _l10n_pl_ksef_frozen_moves(self):
-        # The rejected original of a technical correction stays frozen too: its hash is printed.
-        moves = super()._l10n_pl_ksef_frozen_moves()
-        if not self.ids:
-            return moves
-        return moves | self.env["account.move"].sudo().search([("l10n_pl_ksef_rejected_xml_id", "in", self.ids)])
