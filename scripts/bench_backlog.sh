@@ -24,6 +24,7 @@
 #   KSEF_BENCH_LIMIT_CRON   --limit-time-real-cron of the server (1800 s)
 #   KSEF_BENCH_TIMEOUT      give up a flush after this many seconds (1800)
 #   KSEF_BENCH_KEEP=1       keep the run databases (ksef_bench_run_*) for inspection
+#   KSEF_BENCH_LOGDIR       keep the server, simulator and counter logs of the runs under this folder
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 source "$here/scripts/lib.sh"
