@@ -2,8 +2,12 @@
 the add-on: counts the SQL statements each Odoo process executes and writes, about once a
 second, ``$KSEF_BENCH_SQLCOUNT_DIR/<pid>.json`` = {pid, kind (master/http/cron), queries, rss_kb,
 peak_rss_kb}. PostgreSQL is shared on the bench machine: counting in the client needs no
-server-side logging and no restart."""
+server-side logging and no restart. With ``KSEF_BENCH_PROFILE=1`` every cron job is run under
+cProfile and its profile (top functions by cumulative time) written to ``<pid>-<n>.prof.txt``."""
+import cProfile
+import io
 import json
+import pstats
 import os
 import threading
 import time
@@ -68,7 +72,29 @@ def _kind(worker_class, kind):
     worker_class.start = patched
 
 
+def _profiled(ir_cron_class):
+    callback = ir_cron_class._callback
+    runs = [0]
+
+    def patched(self, cron_name, server_action_id):
+        profile = cProfile.Profile()
+        started = time.perf_counter()
+        try:
+            return profile.runcall(callback, self, cron_name, server_action_id)
+        finally:
+            runs[0] += 1
+            stream = io.StringIO()
+            stream.write("%s: %.1f s\n" % (cron_name, time.perf_counter() - started))
+            pstats.Stats(profile, stream=stream).sort_stats("cumulative").print_stats(60)
+            with open(os.path.join(DIRECTORY, "%d-%d.prof.txt" % (os.getpid(), runs[0])), "w") as out:
+                out.write(stream.getvalue())
+    ir_cron_class._callback = patched
+
+
 if DIRECTORY:
     sql_db.Cursor.execute = execute
     _kind(server.WorkerHTTP, "http")
     _kind(server.WorkerCron, "cron")
+    if os.environ.get("KSEF_BENCH_PROFILE"):
+        from odoo.addons.base.models.ir_cron import ir_cron
+        _profiled(ir_cron)
