@@ -52,7 +52,7 @@ PORT = int(os.environ.get("KSEF_BENCH_PORT", "18469"))
 LIMIT_CRON = int(os.environ.get("KSEF_BENCH_LIMIT_CRON", "1800"))
 LIMIT_CPU = int(os.environ.get("KSEF_BENCH_LIMIT_CPU", "1800"))
 TIMEOUT = float(os.environ.get("KSEF_BENCH_TIMEOUT", "1800"))
-GOAL_SECONDS, GOAL_RSS_MB = 600.0, 1024.0
+GOAL_INVOICES, GOAL_SECONDS, GOAL_RSS_MB = 100000, 600.0, 1024.0
 
 SETUP = r"""
 import datetime, json, os
@@ -264,7 +264,7 @@ def exactly_once(cr, ids, base_url):
 
 def show(run):
     c = run["checks"]
-    workers = sorted(((kind, mb) for kind, mb in run["peak_rss"].values() if kind != "?"),
+    workers = sorted(((kind, mb) for kind, mb in run["peak_rss"].values() if kind in ("cron", "http")),
                      key=lambda km: (km[0], -km[1]))
     return [
         ("invoices", "%d" % run["count"]),
@@ -272,15 +272,16 @@ def show(run):
         ("flush seconds", "%.1f" % run["wall"]),
         ("invoices per second", "%.0f" % (run["done"] / run["wall"])),
         ("batch sessions", "%d (+%d interactive)" % (run["batch_sessions"], run["online_sessions"])),
-        ("peak RSS per process", ", ".join("%s %.0f MB" % km for km in workers)),
+        ("peak RSS per worker", ", ".join("%s %.0f" % km for km in workers) + " MB"),
         ("SQL queries", "%d" % run["queries"]),
         ("SQL queries per invoice", "%.2f" % (run["queries"] / max(1, run["count"]))),
         ("  of which cron workers", "%.2f" % (run["queries_by_kind"].get("cron", 0) / max(1, run["count"]))),
-        ("exactly once", "%s (numbers %d distinct of %d; accepted documents 1 each: %d, >1: %d; KSeF "
-         "accepted once %d, received once %d)" % (
-             "YES" if c["ok"] else "NO", c["distinct_numbers"], c["invoices"], c["one_accepted_document"],
-             c["several_accepted_documents"], c["ksef_accepted_once"], c["ksef_submitted_once"])),
-        ("load average", "%s before, %s after" % run["load"]),
+        ("exactly once", "YES" if c["ok"] else "NO"),
+        ("  distinct KSeF numbers", "%d of %d" % (c["distinct_numbers"], c["invoices"])),
+        ("  1 accepted document", "%d (more than 1: %d)" % (c["one_accepted_document"], c["several_accepted_documents"])),
+        ("  KSeF accepted/received once", "%d / %d" % (c["ksef_accepted_once"], c["ksef_submitted_once"])),
+        ("load average before", run["load"][0]),
+        ("load average after", run["load"][1]),
     ]
 
 
@@ -309,9 +310,9 @@ def main():
             os.makedirs(tmp)
     rows = [show(run) for run in runs]
     print()
-    print("%-26s" % "" + "".join("%-40s" % ("%s (%d)" % (r["label"], r["count"])) for r in runs))
+    print("%-30s" % "" + "".join("%-44s" % ("%s (%d)" % (r["label"], r["count"])) for r in runs))
     for i, (name, _value) in enumerate(rows[0]):
-        print("%-26s" % name + "".join("%-40s" % row[i][1] for row in rows))
+        print("%-30s" % name + "".join("%-44s" % row[i][1] for row in rows))
     multi = [r for r in runs if r["label"] == "multi"]
     if multi:
         run = multi[0]
@@ -321,6 +322,8 @@ def main():
         print()
         print("goal: all %d numbered with UPO in <= %.0f s, RSS per worker <= %.0f MB, sent once: %s"
               % (run["count"], GOAL_SECONDS, GOAL_RSS_MB, "MET" if met else "NOT MET"))
+        if run["count"] < GOAL_INVOICES:
+            print("      (only %d invoices in this template: the goal is stated for %d)" % (run["count"], GOAL_INVOICES))
         if len(runs) == 2:
             base = runs[0]
             print("queries per invoice: %.2f at %d, %.2f at %d" % (
