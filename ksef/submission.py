@@ -431,6 +431,13 @@ class Submitter:
     ``max_attempts``       tries of one idempotent call on transient errors;
     ``uncertain_grace``    pause before checking what KSeF got after a lost send answer;
     ``trust_duplicates``   adopt a 440 even when the original's hash cannot be confirmed;
+    ``online_session``     an interactive session the caller already holds open (e.g. the Odoo
+                           company's session reused by Post to KSeF): interactive plans send in it;
+                           the Submitter never opens another one for them and never closes it
+                           (neither after sending nor in ``reconcile``);
+    ``is_own_original``    ``f(item, original_ksef_number, original_hash_or_None) -> bool``: the
+                           caller's own evidence that a 440's original is this item's (KSeF
+                           numbers or file hashes it recorded); a same-hash original always is;
     ``rng``/``sleep``/``clock`` injectable for tests.
     """
 
@@ -438,7 +445,8 @@ class Submitter:
                  max_invoices_per_session=MAX_INVOICES_PER_SESSION, upload_workers=4, upo="session",
                  poll_interval=1.0, session_timeout=600.0, max_inline_wait=30.0, max_attempts=5,
                  backoff_base=0.5, backoff_cap=60.0, uncertain_grace=0.5, trust_duplicates=False,
-                 outcome_chunk=1000, rng=None, sleep=time.sleep, clock=time.monotonic):
+                 outcome_chunk=1000, rng=None, sleep=time.sleep, clock=time.monotonic,
+                 online_session=None, is_own_original=None):
         if upo not in ("session", "invoice", "none"):
             raise ValueError("upo must be 'session', 'invoice' or 'none'")
         self.client = client
@@ -456,6 +464,8 @@ class Submitter:
         self.backoff_cap = backoff_cap
         self.uncertain_grace = uncertain_grace
         self.trust_duplicates = trust_duplicates
+        self.online_session = online_session
+        self.is_own_original = is_own_original
         self.outcome_chunk = max(1, int(outcome_chunk))
         self.rng = rng or random.Random()
         self.sleep = sleep
@@ -463,6 +473,7 @@ class Submitter:
         self._local = threading.local()
         self._listings = {}     # session reference -> {hash: InvoiceStatus} (final listings only)
         self._original_listings = {}  # listings of sessions holding originals of duplicates
+        self._sent_references = {}    # hash -> invoice reference KSeF gave when it took the send
         self.stats = {"requests": 0}
         self.phase_times = {}   # seconds spent per batch phase (package+open, upload, ...), summed
 
@@ -484,6 +495,7 @@ class Submitter:
         items = list(items)
         self._listings.clear()
         self._original_listings.clear()
+        self._sent_references.clear()
         results = {}
         for session_plan in self.plan(items).sessions:
             if session_plan.kind == BATCH:
@@ -682,7 +694,9 @@ class Submitter:
                                  retry_after=getattr(exc, "after_seconds", None) or getattr(exc, "retry_after", None)
                                  or backoff(1, self.backoff_base, self.backoff_cap, self.rng))
         same_hash = original is not None and original.invoice_hash == item.invoice_hash
-        if not same_hash and not (self.trust_duplicates and original is None):
+        own = same_hash or (self.is_own_original is not None and bool(self.is_own_original(
+            item, original_number, original.invoice_hash if original is not None else None)))
+        if not own and not (self.trust_duplicates and original is None):
             if original is not None:
                 rejected.details = rejected.details + [
                     "The original %s has another content hash (%s): a different document uses this number."
@@ -695,7 +709,7 @@ class Submitter:
                           acquisition_date=original.acquisition_date if original else None,
                           invoicing_mode=original.invoicing_mode if original else None,
                           original_session_reference=original_session)
-        if not same_hash:
+        if not own:
             adopted.details.append("Original content hash not confirmed (trust_duplicates).")
         if self.upo != "none" and original is not None:
             adopted.upo_xml = self._invoice_upo(original_session, original)
@@ -906,7 +920,7 @@ class Submitter:
     def _run_online(self, session_plan):
         items = session_plan.items
         try:
-            session = self._call("open online session", self.client.open_online_session)
+            session = self.online_session or self._call("open online session", self.client.open_online_session)
         except RetryLater as exc:
             return [self._outcome(item, RETRY, retry_after=exc.after_seconds, error=exc.cause) for item in items]
         reference = session.reference_number
@@ -938,11 +952,12 @@ class Submitter:
         outcomes = list(results.values())
         if sent:
             outcomes += self._poll_online(reference, sent)
-        try:
-            self._call("close online session", self.client.close_online_session, reference)
-            self.journal.session_closed(reference)
-        except (RetryLater, KsefError) as exc:
-            _logger.info("online session %s not closed (%s); it expires on its own", reference, exc)
+        if session is not self.online_session:
+            try:
+                self._call("close online session", self.client.close_online_session, reference)
+                self.journal.session_closed(reference)
+            except (RetryLater, KsefError) as exc:
+                _logger.info("online session %s not closed (%s); it expires on its own", reference, exc)
         self._journal_outcomes(outcomes)
         if all(o.status != PENDING for o in outcomes):
             self.journal.session_settled(reference)
@@ -956,8 +971,9 @@ class Submitter:
         while True:
             self.stats["requests"] += 1
             try:
-                self.client.send_invoice(session, item.xml_bytes, offline_mode=item.offline_mode,
-                                         hash_of_corrected_invoice=item.hash_of_corrected_invoice)
+                reference = self.client.send_invoice(session, item.xml_bytes, offline_mode=item.offline_mode,
+                                                     hash_of_corrected_invoice=item.hash_of_corrected_invoice)
+                self._sent_references[item.invoice_hash] = reference
                 return True
             except RateLimited as exc:   # answered before anything happened: safe to resend
                 wait = exc.retry_after if exc.retry_after is not None else backoff(
@@ -1045,13 +1061,17 @@ class Submitter:
                 self.sleep(delay)
                 delay = min(longest, delay * 2)
         except RetryLater as exc:
-            return [self._outcome(item, PENDING, reference, retry_after=exc.after_seconds, error=exc.cause)
-                    for item in sent.values()]
+            outcomes = [self._outcome(item, PENDING, reference, retry_after=exc.after_seconds, error=exc.cause)
+                        for item in sent.values()]
+            for outcome in outcomes:
+                outcome.invoice_reference = self._sent_references.get(outcome.invoice_hash)
+            return outcomes
         found = self._outcomes_from_listing(sent, listing, reference)
         outcomes = []
         for item in sent.values():
             outcome = found.get(item.key) or self._outcome(
                 item, PENDING, reference, retry_after=self.poll_interval * 10)  # sent but not listed yet
+            outcome.invoice_reference = outcome.invoice_reference or self._sent_references.get(item.invoice_hash)
             outcomes.append(outcome)
         if self.upo != "none":
             self._attach_invoice_upos(outcomes, listing)
@@ -1086,7 +1106,8 @@ class Submitter:
                     break
                 self.sleep(delay)
                 delay = min(self.poll_interval, delay * 1.5)
-            if status.code == 100:   # still open: close it so KSeF issues the session UPO
+            keep_open = self.online_session is not None and self.online_session.reference_number == reference
+            if status.code == 100 and not keep_open:   # still open: close it so KSeF issues the session UPO
                 try:
                     self._call("close online session", self.client.close_online_session, reference)
                 except (RetryLater, KsefError) as exc:
