@@ -41,6 +41,8 @@ ARM_DELAY = 10
 PAUSE_RECHECK = datetime.timedelta(minutes=5)
 # How long after Post to KSeF left an invoice awaiting KSeF the cron asks about it.
 FOLLOW_UP_DELAY = datetime.timedelta(minutes=1)
+# Post to KSeF never has an invoice in flight longer than this (a bounded wait plus timeouts).
+POST_IN_FLIGHT = datetime.timedelta(minutes=10)
 # Send an invoice at least this long before its deadline ends, even during a backoff.
 DEADLINE_MARGIN = datetime.timedelta(hours=6)
 MAX_CLAIM = submission.MAX_INVOICES_PER_SESSION
@@ -163,8 +165,11 @@ class AccountMoveKsefEngine(models.Model):
         engine's own sessions are settled by reconcile instead."""
         engine_sessions = self.env["l10n_pl_ksef.session"].sudo().search(
             [("company_id", "=", company.id), ("engine", "=", True)]).mapped("reference_number")
+        # A submission KSeF gave no reference for is asked about only when no Post can still be
+        # sending it (its worker died between the journal and KSeF's answer).
         documents = self.env["l10n_pl_ksef.document"].sudo().search([
-            ("company_id", "=", company.id), ("state", "=", "sending"), ("invoice_reference", "!=", False),
+            ("company_id", "=", company.id), ("state", "=", "sending"), ("session_reference", "!=", False),
+            "|", ("invoice_reference", "!=", False), ("sent_at", "<", fields.Datetime.now() - POST_IN_FLIGHT),
             ("move_id.l10n_pl_ksef_state", "=", "sending"), ("session_reference", "not in", engine_sessions),
         ])
         moves = documents.move_id
