@@ -438,6 +438,9 @@ class Submitter:
     ``is_own_original``    ``f(item, original_ksef_number, original_hash_or_None) -> bool``: the
                            caller's own evidence that a 440's original is this item's (KSeF
                            numbers or file hashes it recorded); a same-hash original always is;
+    ``poll_each``          interactive: poll each sent invoice's own status (by the reference KSeF
+                           gave) instead of the session listing, for a few invoices (a user
+                           waiting): that endpoint allows 1,200 calls an hour, the listing 200;
     ``rng``/``sleep``/``clock`` injectable for tests.
     """
 
@@ -446,7 +449,7 @@ class Submitter:
                  poll_interval=1.0, session_timeout=600.0, max_inline_wait=30.0, max_attempts=5,
                  backoff_base=0.5, backoff_cap=60.0, uncertain_grace=0.5, trust_duplicates=False,
                  outcome_chunk=1000, rng=None, sleep=time.sleep, clock=time.monotonic,
-                 online_session=None, is_own_original=None):
+                 online_session=None, is_own_original=None, poll_each=False):
         if upo not in ("session", "invoice", "none"):
             raise ValueError("upo must be 'session', 'invoice' or 'none'")
         self.client = client
@@ -466,6 +469,7 @@ class Submitter:
         self.trust_duplicates = trust_duplicates
         self.online_session = online_session
         self.is_own_original = is_own_original
+        self.poll_each = poll_each
         self.outcome_chunk = max(1, int(outcome_chunk))
         self.rng = rng or random.Random()
         self.sleep = sleep
@@ -1052,9 +1056,14 @@ class Submitter:
         # the list endpoint allows 20 calls a minute: the pause grows to 3 s at least
         longest = max(self.poll_interval, 3.0)
         listing = {}
+        each = self.poll_each and all(h in self._sent_references for h in sent)
         try:
             while True:
-                listing = {e.invoice_hash: e for e in self._list(reference)}
+                if each:
+                    listing = {h: self._call("invoice status", self.client.invoice_status, reference,
+                                             self._sent_references[h]) for h in sent}
+                else:
+                    listing = {e.invoice_hash: e for e in self._list(reference)}
                 waiting = [h for h in sent if h not in listing or listing[h].is_pending]
                 if not waiting or self.clock() + delay > deadline:
                     break

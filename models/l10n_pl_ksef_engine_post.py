@@ -32,7 +32,7 @@ REFRESH_WAIT = 0.5
 # The Submitter's options for one invoice sent while the user waits: no sleeping on KSeF's
 # trouble (the user is told, the engine's next try follows), a short wait for the verdict.
 POST_OPTIONS = {"batch_threshold": 2, "upo": "invoice", "poll_interval": 1.0, "session_timeout": POST_WAIT,
-                "max_inline_wait": 0.0, "max_attempts": 1, "uncertain_grace": 0.2}
+                "poll_each": True, "max_inline_wait": 0.0, "max_attempts": 1, "uncertain_grace": 0.2}
 # Tries of one Post: a closed/expired session is replaced once, refused credentials renewed once.
 POST_TRIES = 3
 
