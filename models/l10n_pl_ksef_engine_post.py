@@ -14,14 +14,14 @@ cron asks KSeF about it later; every error is a translated message naming invoic
 import json
 import logging
 
-from odoo import _, api, models
+from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
 from ..ksef import client as ksef_client
 from ..ksef import errors as ksef_errors
 from ..ksef import submission
 from .account_move_ksef_send import UNREACHABLE_ERRORS
-from .l10n_pl_ksef_engine import EngineJournal
+from .l10n_pl_ksef_engine import POST_IN_FLIGHT, EngineJournal
 
 _logger = logging.getLogger(__name__)
 
@@ -77,7 +77,8 @@ class PostJournal(EngineJournal):
         if self.unsent:
             self.undo([outcome.key for outcome in self.unsent])
         for outcome in landed:
-            if outcome.key in self.opened and outcome.invoice_reference and outcome.status != submission.DUPLICATE_ADOPTED:
+            if (outcome.key in self.opened and outcome.invoice_reference
+                    and outcome.status != submission.DUPLICATE_ADOPTED):
                 self.Move.browse(outcome.key)._l10n_pl_ksef_log(_(
                     "Sent to KSeF (session %(session)s, reference %(reference)s); awaiting its verdict.",
                     session=outcome.session_reference, reference=outcome.invoice_reference))
@@ -128,8 +129,8 @@ class AccountMoveKsefPost(models.Model):
             except ksef_errors.Unauthorized as error:
                 if journal:
                     journal.undo(list(journal.opened))
-                if (client is None or isinstance(error, ksef_errors.AuthenticationFailed) or client.l10n_pl_ksef_fresh_login
-                        or attempt == POST_TRIES - 1):
+                if (client is None or isinstance(error, ksef_errors.AuthenticationFailed)
+                        or client.l10n_pl_ksef_fresh_login or attempt == POST_TRIES - 1):
                     return self._l10n_pl_ksef_post_refused(error)
                 # cached credentials KSeF no longer accepts: a fresh login, once
                 company.sudo()._l10n_pl_ksef_forget_tokens()
@@ -179,10 +180,13 @@ class AccountMoveKsefPost(models.Model):
         session = Session.search([("reference_number", "=", document.session_reference)], limit=1)
         journal = PostJournal(self.env, company, session)
         online_session = None
+        now = fields.Datetime.now()
         if session.engine:
             if not journal.take_over(session):
                 return False    # the engine is working on that session right now: it lands the verdict
             record = session._l10n_pl_ksef_session_record()
+        elif not document.invoice_reference and (document.sent_at or now - POST_IN_FLIGHT) > now - POST_IN_FLIGHT:
+            return False        # a Post may still be sending it: KSeF's answer to that Post decides
         else:
             record = submission.SessionRecord(document.session_reference, submission.ONLINE, document.offline_mode,
                                               {document.invoice_hash: self.id}, None)
@@ -198,6 +202,7 @@ class AccountMoveKsefPost(models.Model):
         if result.to_resend:
             # KSeF does not hold it: back to the queue (the engine sends it), as its reconcile does
             description = _("Not received by KSeF; sent again.")
+            journal.bulk = True     # landed exactly as the engine's reconcile lands it
             journal.outcomes([submission.Outcome(item.key, submission.RETRY, item.invoice_hash, retry_after=0,
                                                  description=description) for item in result.to_resend])
         return True

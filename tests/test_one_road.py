@@ -90,9 +90,11 @@ class TestOneRoad(KsefEngineCommon):
         self.assertEqual(move.l10n_pl_ksef_state, "sending")
         self.assertRecordValues(move.l10n_pl_ksef_document_ids, [{"state": "sending", "invoice_reference": False}])
         self.assertEqual(self._counters()["invoicesTotal"], 0)
-        # while a Post may still be sending it, the cron leaves it alone ...
+        # while a Post may still be sending it, the cron and a second click leave it alone ...
         self._run_cron()
+        move.with_user(self.user).action_l10n_pl_ksef_post()
         self.assertEqual((move.l10n_pl_ksef_state, self._counters()["invoicesTotal"]), ("sending", 0))
+        self.assertEqual(move.l10n_pl_ksef_document_ids.state, "sending")
         # ... later it asks KSeF (nothing there), queues it again and sends it once
         move.l10n_pl_ksef_document_ids.sudo().sent_at = fields.Datetime.now() - datetime.timedelta(minutes=11)
         self._run_cron()
