@@ -49,6 +49,7 @@ from . import account_move_ksef_number
 from . import res_company_ksef_number
 from . import account_move_ksef_deadline_text
 from . import l10n_pl_ksef_engine_recovery
+from . import l10n_pl_ksef_engine_post
 from . import product
 from . import l10n_pl_ksef_order_line
 from . import account_move_ksef_content

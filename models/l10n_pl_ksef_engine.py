@@ -41,6 +41,8 @@ ARM_DELAY = 10
 PAUSE_RECHECK = datetime.timedelta(minutes=5)
 # How long after Post to KSeF left an invoice awaiting KSeF the cron asks about it.
 FOLLOW_UP_DELAY = datetime.timedelta(minutes=1)
+# Post to KSeF never has an invoice in flight longer than this (a bounded wait plus timeouts).
+POST_IN_FLIGHT = datetime.timedelta(minutes=10)
 # Send an invoice at least this long before its deadline ends, even during a backoff.
 DEADLINE_MARGIN = datetime.timedelta(hours=6)
 MAX_CLAIM = submission.MAX_INVOICES_PER_SESSION
@@ -163,8 +165,11 @@ class AccountMoveKsefEngine(models.Model):
         engine's own sessions are settled by reconcile instead."""
         engine_sessions = self.env["l10n_pl_ksef.session"].sudo().search(
             [("company_id", "=", company.id), ("engine", "=", True)]).mapped("reference_number")
+        # A submission KSeF gave no reference for is asked about only when no Post can still be
+        # sending it (its worker died between the journal and KSeF's answer).
         documents = self.env["l10n_pl_ksef.document"].sudo().search([
-            ("company_id", "=", company.id), ("state", "=", "sending"), ("invoice_reference", "!=", False),
+            ("company_id", "=", company.id), ("state", "=", "sending"), ("session_reference", "!=", False),
+            "|", ("invoice_reference", "!=", False), ("sent_at", "<", fields.Datetime.now() - POST_IN_FLIGHT),
             ("move_id.l10n_pl_ksef_state", "=", "sending"), ("session_reference", "not in", engine_sessions),
         ])
         moves = documents.move_id
@@ -214,7 +219,19 @@ class AccountMoveKsefEngine(models.Model):
         options = {"batch_threshold": max(1, company.l10n_pl_ksef_batch_threshold or 10),
                    "max_inline_wait": 30.0, "session_timeout": 300.0}
         options.update(self.env.context.get("l10n_pl_ksef_engine_options") or {})
-        return submission.Submitter(client, journal=journal, **options)
+        return submission.Submitter(client, journal=journal, is_own_original=self._l10n_pl_ksef_engine_is_own_original,
+                                    **options)
+
+    @api.model
+    def _l10n_pl_ksef_engine_is_own_original(self, item, ksef_number, invoice_hash):
+        """The Odoo side's evidence for the Submitter's one 440 rule: the original KSeF names is
+        this invoice's when its KSeF number or its file's hash is one this invoice is known by
+        (``_l10n_pl_ksef_own_ksef_numbers``/``_l10n_pl_ksef_own_hashes``, extended by bridges)."""
+        move = self.sudo().browse(int(item.key)).exists()
+        if not move:
+            return False
+        return ksef_number in move._l10n_pl_ksef_own_ksef_numbers() or (
+            bool(invoice_hash) and invoice_hash in move._l10n_pl_ksef_own_hashes())
 
     @api.model
     def _l10n_pl_ksef_engine_failure_delay(self, error, failures):
@@ -323,16 +340,20 @@ class AccountMoveKsefEngine(models.Model):
         items = []
         for move in moves:
             try:
-                xml = move._l10n_pl_ksef_frozen_xml()
+                items.append(move._l10n_pl_ksef_engine_item())
             except Exception as error:  # noqa: BLE001 - a broken file must not block the queue
                 _logger.warning("KSeF: invoice %s not sent, frozen XML unusable: %s", move.id, error)
                 move._l10n_pl_ksef_write({"l10n_pl_ksef_error": str(error),
                                           "l10n_pl_ksef_next_try": fields.Datetime.now() + datetime.timedelta(days=1)})
-                continue
-            offline = move.l10n_pl_ksef_state == "offline" or bool(move._l10n_pl_ksef_is_offline())
-            corrected = move._l10n_pl_ksef_hash_of_corrected_invoice() or None
-            items.append(submission.Item(move.id, xml, move.l10n_pl_ksef_xml_hash, offline, corrected))
         return items
+
+    def _l10n_pl_ksef_engine_item(self):
+        """The ``submission.Item`` of this invoice's frozen bytes (the same for the engine and Post)."""
+        self.ensure_one()
+        xml = self._l10n_pl_ksef_frozen_xml()
+        offline = self.l10n_pl_ksef_state == "offline" or bool(self._l10n_pl_ksef_is_offline())
+        corrected = self._l10n_pl_ksef_hash_of_corrected_invoice() or None
+        return submission.Item(self.id, xml, self.l10n_pl_ksef_xml_hash, offline, corrected)
 
     @api.model
     def _l10n_pl_ksef_engine_reconcile(self, submitter, journal, sessions, stats):
@@ -393,6 +414,8 @@ class AccountMoveKsefEngine(models.Model):
 class EngineJournal(submission.Journal):
     """``ksef.submission.Journal`` on ``l10n_pl_ksef.session``/``l10n_pl_ksef.document``: progress
     is committed before each network effect the engine announces (outside tests)."""
+
+    bulk = True     # verdicts land set-based (thousands at once); Post to KSeF lands one by one
 
     def __init__(self, env, company):
         self.env = env(context=dict(env.context, l10n_pl_ksef_engine=True))
@@ -456,19 +479,24 @@ class EngineJournal(submission.Journal):
         })
         self.sessions[record.reference] = session
         self._hold(session)
+        self._journal_sending(moves, record)
+        moves.with_context(tracking_disable=True)._l10n_pl_ksef_write({
+            "l10n_pl_ksef_state": "sending", "l10n_pl_ksef_error": False})
+        self.flush()
+
+    def _journal_sending(self, moves, record):
+        """One submission (``sending``) per invoice the session may hold, before anything is sent."""
         now = fields.Datetime.now()
-        self.env["l10n_pl_ksef.document"].sudo().create([{
+        return self.env["l10n_pl_ksef.document"].sudo().create([{
             "move_id": move.id,
             "company_id": self.company.id,
             "session_reference": record.reference,
             "invoice_hash": move.l10n_pl_ksef_xml_hash,
             "offline_mode": record.offline_mode,
+            "hash_of_corrected_invoice": move._l10n_pl_ksef_hash_of_corrected_invoice() or False,
             "state": "sending",
             "sent_at": now,
         } for move in moves])
-        moves.with_context(tracking_disable=True)._l10n_pl_ksef_write({
-            "l10n_pl_ksef_state": "sending", "l10n_pl_ksef_error": False})
-        self.flush()
 
     def session_closed(self, session_reference):
         session = self.sessions.get(session_reference)
@@ -490,6 +518,14 @@ class EngineJournal(submission.Journal):
         if error is not None and (not outcome.description or outcome.description == str(error)):
             return ksef_messages.ksef_error_text(self.env, error)
         return outcome.description or ""
+
+    @staticmethod
+    def _outcome_description(outcome):
+        """KSeF's own words: a refusal on arrival (HTTP 400) carries them in the error."""
+        error = outcome.error
+        if isinstance(error, ksef_errors.Rejected) and error.description and outcome.description == str(error):
+            return error.description
+        return outcome.description
 
     def _session_upo(self, shared):
         key = (shared.session_reference, shared.upo_reference)
@@ -527,7 +563,7 @@ class EngineJournal(submission.Journal):
             if outcome.session_reference and outcome.status != submission.DUPLICATE_ADOPTED:
                 document_values["session_reference"] = outcome.session_reference
             result = {"move": move, "document": document, "code": outcome.code,
-                      "description": outcome.description, "details": outcome.details,
+                      "description": self._outcome_description(outcome), "details": outcome.details,
                       "document_values": document_values}
             if outcome.status in (submission.ACCEPTED, submission.DUPLICATE_ADOPTED):
                 result.update(verdict="adopted" if outcome.status == submission.DUPLICATE_ADOPTED else "accepted",
@@ -553,5 +589,5 @@ class EngineJournal(submission.Journal):
             else:   # pending: stays "sending"; its session stays unsettled and is reconciled later
                 result.update(verdict="pending")
             results.append(result)
-        self.Move._l10n_pl_ksef_apply_results(results, bulk=True)
+        self.Move._l10n_pl_ksef_apply_results(results, bulk=self.bulk)
         self.flush()

@@ -38,8 +38,9 @@ class AccountMoveKsefRecovery(models.Model):
     _inherit = "account.move"
 
     def _l10n_pl_ksef_retry_soon(self):
-        """Post to KSeF met no KSeF: the engine tries again shortly (not after the reservation)."""
-        at = fields.Datetime.now() + RETRY_SOON
+        """Post to KSeF met no KSeF: the engine tries again shortly (not after the reservation),
+        by the engine's own next-try rule (within RETRY_SOON, before the deadline's margin)."""
+        at = self._l10n_pl_ksef_engine_next_try(self, None)
         self._l10n_pl_ksef_write({"l10n_pl_ksef_next_try": at})
         self._l10n_pl_ksef_engine_arm(at)
         self._l10n_pl_ksef_commit()

@@ -8,6 +8,7 @@ from odoo.tests import tagged
 
 from ..ksef import crypto, ksef_number
 from ..ksef import errors as ksef_errors
+from ..ksef import submission
 from ..models.account_move_ksef_correction import business_differences
 from .common import NS, KsefOfflineTestMixin, KsefSimulatorCommon
 
@@ -120,9 +121,14 @@ class TestKsefCorrection(KsefOfflineTestMixin, KsefSimulatorCommon):
         self.assertEqual(self._counters()["invoicesTotal"], total)
         # ... and KSeF itself would answer 21166 (one accepted correction per original).
         other_xml = move._l10n_pl_ksef_build_xml(created_at=fields.Datetime.now() + datetime.timedelta(seconds=5))
-        with self.assertRaises(ksef_errors.Rejected) as caught:
-            move._l10n_pl_ksef_send_xml(self.company, other_xml, True, rejected_hash)
-        self.assertEqual(caught.exception.code, 21166)
+        # (sent on the one road: the Submitter in the company's interactive session)
+        client = self.company._l10n_pl_ksef_client()
+        _record, session = self.env["l10n_pl_ksef.session"]._l10n_pl_ksef_open_session(self.company, client)
+        [outcome] = submission.Submitter(client, online_session=session, upo="none", session_timeout=2.0).submit(
+            [submission.Item.of("again", other_xml, True, rejected_hash)])
+        self.assertEqual(outcome.status, submission.REJECTED)
+        self.assertIsInstance(outcome.error, ksef_errors.Rejected)
+        self.assertEqual(outcome.error.code, 21166)
 
     def test_correction_waits_offline_when_ksef_is_unreachable(self):
         move, rejected_attachment, rejected_xml = self._rejected_offline_invoice()

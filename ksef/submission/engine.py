@@ -38,7 +38,14 @@ class Submitter(Retrying, Outcomes, Upos, BatchRun, OnlineRun, Reconcile):
     ``uncertain_grace``    pause before checking what KSeF got after a lost send answer;
     ``trust_duplicates``   adopt a 440 even when the original's hash cannot be confirmed;
     ``online_session``     an interactive session the caller already opened (``OnlineSession``):
-                           interactive sends go there and it is left open for the caller;
+                           interactive sends go there and it is left open for the caller
+                           (neither closed after sending nor in ``reconcile``);
+    ``is_own_original``    ``f(item, original_ksef_number, original_hash_or_None) -> bool``: the
+                           caller's own evidence that a 440's original is this item's (KSeF
+                           numbers or file hashes it recorded); a same-hash original always is;
+    ``poll_each``          interactive: poll each sent invoice's own status (by the reference KSeF
+                           gave) instead of the session listing, for a few invoices and a user
+                           waiting: that endpoint allows 1,200 calls an hour, the listing 200;
     ``rng``/``sleep``/``clock`` injectable for tests.
     """
 
@@ -46,7 +53,8 @@ class Submitter(Retrying, Outcomes, Upos, BatchRun, OnlineRun, Reconcile):
                  max_invoices_per_session=MAX_INVOICES_PER_SESSION, upload_workers=4, upo="session",
                  poll_interval=1.0, session_timeout=600.0, max_inline_wait=30.0, max_attempts=5,
                  backoff_base=0.5, backoff_cap=60.0, uncertain_grace=0.5, trust_duplicates=False,
-                 outcome_chunk=1000, rng=None, sleep=time.sleep, clock=time.monotonic, online_session=None):
+                 outcome_chunk=1000, rng=None, sleep=time.sleep, clock=time.monotonic, online_session=None,
+                 is_own_original=None, poll_each=False):
         if upo not in ("session", "invoice", "none"):
             raise ValueError("upo must be 'session', 'invoice' or 'none'")
         self.client = client
@@ -69,6 +77,9 @@ class Submitter(Retrying, Outcomes, Upos, BatchRun, OnlineRun, Reconcile):
         self.sleep = sleep
         self.clock = clock
         self.online_session = online_session
+        self.is_own_original = is_own_original
+        self.poll_each = poll_each
+        self._sent_references = {}    # hash -> invoice reference KSeF gave when it took the send
         self._listings = {}     # session reference -> {hash: InvoiceStatus} (final listings only)
         self._original_listings = {}  # listings of sessions holding originals of duplicates
         self.stats = {"requests": 0}
@@ -92,6 +103,7 @@ class Submitter(Retrying, Outcomes, Upos, BatchRun, OnlineRun, Reconcile):
         items = list(items)
         self._listings.clear()
         self._original_listings.clear()
+        self._sent_references.clear()
         results = {}
         for session_plan in self.plan(items).sessions:
             if session_plan.kind == BATCH:

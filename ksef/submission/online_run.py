@@ -80,8 +80,9 @@ class OnlineRun:
         while True:
             self.stats["requests"] += 1
             try:
-                self.client.send_invoice(session, item.xml_bytes, offline_mode=item.offline_mode,
-                                         hash_of_corrected_invoice=item.hash_of_corrected_invoice)
+                reference = self.client.send_invoice(session, item.xml_bytes, offline_mode=item.offline_mode,
+                                                     hash_of_corrected_invoice=item.hash_of_corrected_invoice)
+                self._sent_references[item.invoice_hash] = reference
                 return True
             except RateLimited as exc:   # answered before anything happened: safe to resend
                 wait = self._wait_for(exc, attempt)
@@ -157,20 +158,32 @@ class OnlineRun:
     def _poll_online(self, reference, sent):
         """Wait for the sent invoices' final statuses (session list pages), then UPOs."""
         # the list endpoint allows 20 calls a minute: the pause grows to 3 s at least
+        each = self.poll_each and all(h in self._sent_references for h in sent)
+
+        def look():
+            if each:   # a user waiting for a few invoices: their own status endpoint
+                return {h: self._call("invoice status", self.client.invoice_status, reference,
+                                      self._sent_references[h]) for h in sent}
+            return {e.invoice_hash: e for e in self._list(reference)}
+
         try:
             listing = polling.until(
-                lambda: {e.invoice_hash: e for e in self._list(reference)},
+                look,
                 lambda found: not any(h not in found or found[h].is_pending for h in sent),
                 deadline=self.clock() + self.session_timeout, interval=min(0.2, self.poll_interval), factor=2,
                 max_interval=max(self.poll_interval, 3.0), sleep=self.sleep, clock=self.clock).value
         except RetryLater as exc:
-            return [self._outcome(item, PENDING, reference, retry_after=exc.after_seconds, error=exc.cause)
-                    for item in sent.values()]
+            outcomes = [self._outcome(item, PENDING, reference, retry_after=exc.after_seconds, error=exc.cause)
+                        for item in sent.values()]
+            for outcome in outcomes:
+                outcome.invoice_reference = self._sent_references.get(outcome.invoice_hash)
+            return outcomes
         found = self._outcomes_from_listing(sent, listing, reference)
         outcomes = []
         for item in sent.values():
             outcome = found.get(item.key) or self._outcome(
                 item, PENDING, reference, retry_after=self.poll_interval * 10)  # sent but not listed yet
+            outcome.invoice_reference = outcome.invoice_reference or self._sent_references.get(item.invoice_hash)
             outcomes.append(outcome)
         if self.upo != "none":
             self._attach_invoice_upos(outcomes, listing)

@@ -112,7 +112,8 @@ class Outcomes:
         return next((e for e in listing.values() if e.ksef_number == ksef_number), None)
 
     def _resolve_duplicate(self, item, entry, session_reference):
-        """440: adopt the original when it is our own earlier send of the same hash."""
+        """440: adopt the original when it is our own earlier send (same hash, or the caller's
+        ``is_own_original`` evidence)."""
         extensions = entry.status.extensions or {}
         original_number = extensions.get("originalKsefNumber")
         original_session = extensions.get("originalSessionReferenceNumber")
@@ -128,7 +129,9 @@ class Outcomes:
                                  retry_after=getattr(exc, "after_seconds", None) or getattr(exc, "retry_after", None)
                                  or self._backoff(1))
         same_hash = original is not None and original.invoice_hash == item.invoice_hash
-        if not same_hash and not (self.trust_duplicates and original is None):
+        own = same_hash or (self.is_own_original is not None and bool(self.is_own_original(
+            item, original_number, original.invoice_hash if original is not None else None)))
+        if not own and not (self.trust_duplicates and original is None):
             if original is not None:
                 rejected.details = rejected.details + [
                     "The original %s has another content hash (%s): a different document uses this number."
@@ -141,7 +144,7 @@ class Outcomes:
                           acquisition_date=original.acquisition_date if original else None,
                           invoicing_mode=original.invoicing_mode if original else None,
                           original_session_reference=original_session)
-        if not same_hash:
+        if not own:
             adopted.details.append("Original content hash not confirmed (trust_duplicates).")
         if self.upo != "none" and original is not None:
             adopted.upo_xml = self._invoice_upo(original_session, original)

@@ -71,7 +71,8 @@ class Reconcile:
                 lambda found: not any(found[h].is_pending for h in ours if h in found),
                 deadline=deadline, interval=min(0.2, self.poll_interval), factor=1.5,
                 max_interval=self.poll_interval, sleep=self.sleep, clock=self.clock).value
-            if status.code == codes.SESSION_OPEN:   # still open: close it so KSeF issues the session UPO
+            keep_open = self.online_session is not None and self.online_session.reference_number == reference
+            if status.code == codes.SESSION_OPEN and not keep_open:   # still open: close it so KSeF issues the session UPO
                 try:
                     self._call("close online session", self.client.close_online_session, reference)
                 except (RetryLater, KsefError) as exc:
