@@ -16,7 +16,8 @@ from odoo.exceptions import AccessError, UserError
 
 from odoo.addons.l10n_pl_ksef.ksef import crypto
 from odoo.addons.l10n_pl_ksef.ksef import errors as ksef_errors
-from odoo.addons.l10n_pl_ksef.models.account_move_ksef_send import POSTABLE_STATES, UNREACHABLE_ERRORS
+from odoo.addons.l10n_pl_ksef.models.account_move_ksef_lifecycle import POSTABLE_STATES
+from odoo.addons.l10n_pl_ksef.models.account_move_ksef_send import UNREACHABLE_ERRORS
 
 FINAL_VERDICTS = ("accepted", "adopted", "rejected")
 # l10n_pl_edi's verdict fields: read-only in its views only; a verdict in them is adopted by us,
