@@ -36,3 +36,4 @@ from . import test_kod2_serial
 from . import test_accountant_day
 from . import test_tours_day
 from . import test_edi_coexistence
+from . import test_lifecycle
