@@ -261,7 +261,7 @@ class AccountMove(models.Model):
             errors.append(_("Reversal of: a credit note sent to KSeF must refer to the invoice it corrects."))
             return None
         if not original.l10n_pl_ksef_number and original.l10n_pl_ksef_state in ("to_send", "sending", "offline"):
-            # FACTS §6.5: a correction goes to KSeF only once its original has a KSeF number.
+            # FA(3) XSD, DaneFaKorygowanej: a correction names its original by KSeF number once it has one.
             errors.append(_("Reversal of: the corrected invoice %(original)s has no KSeF number yet; "
                             "the credit note can be sent once KSeF has accepted it.", original=original.name))
             return None

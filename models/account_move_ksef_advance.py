@@ -18,7 +18,6 @@ The kind is an explicit choice on the invoice. When ``sale`` is installed, its d
 lines propose it at posting (no dependency: the sale fields are looked up only if present).
 """
 from odoo import _, api, fields, models
-from odoo.exceptions import UserError
 
 from ..ksef import fa3, fa3_parts
 from .account_move import _to_decimal
@@ -29,13 +28,13 @@ INVOICE_KINDS = [
     ("ZAL", "Advance invoice (ZAL)"),
     ("ROZ", "Settlement of advances (ROZ)"),
 ]
-# The fields of the kind may change only while the invoice is a draft: the e-invoice is built from them.
-KIND_FIELDS = ("l10n_pl_ksef_invoice_kind", "l10n_pl_ksef_advance_ids", "l10n_pl_ksef_order_line_ids")
 
 
 class AccountMove(models.Model):
     _inherit = "account.move"
 
+    # The kind's fields change only in draft (the e-invoice is built from them): see
+    # account_move_ksef_guard.DRAFT_ONLY_FIELDS.
     l10n_pl_ksef_invoice_kind = fields.Selection(
         INVOICE_KINDS, string="KSeF invoice kind", default="VAT", copy=True,
         help="Advance invoice (ZAL): documents a payment received before the supply; describe the order in its "
@@ -64,14 +63,6 @@ class AccountMove(models.Model):
                  "reversed_entry_id.move_type")
     def _compute_l10n_pl_ksef_waiting_original(self):
         return super()._compute_l10n_pl_ksef_waiting_original()
-
-    def write(self, vals):
-        if any(name in vals for name in KIND_FIELDS):
-            posted = self.filtered(lambda m: m.state == "posted")
-            if posted:
-                raise UserError(_("Invoice %(invoice)s is posted: its KSeF invoice kind, advance invoices and order "
-                                  "lines can only be changed in draft.", invoice=", ".join(posted.mapped("name"))))
-        return super().write(vals)
 
     # ---- kind ------------------------------------------------------------------------------
 

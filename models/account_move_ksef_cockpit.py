@@ -1,5 +1,5 @@
 """The overdue cockpit: where each invoice issued offline stands against its KSeF deadline
-(FACTS §1.1, §1.6: the deadline is a compliance alarm, not an API error), the filters of the
+(the Ministry's ``tryby-offline.md``: the deadline is a compliance alarm, not an API error), the filters of the
 customer invoice list, and the daily reminders: an activity for the person responsible one
 business day before and on the deadline, an escalation (activity for the responsible and the
 KSeF managers, chatter note) once it has passed. Each reminder is given once per deadline.

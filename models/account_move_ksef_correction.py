@@ -1,4 +1,5 @@
-"""Corrections around invoices issued offline (FACTS §1.7, §6.5).
+"""Corrections around invoices issued offline (the Ministry's ``offline/korekta-techniczna.md``;
+FA(3) XSD, ``DaneFaKorygowanej``).
 
 Technical correction ("korekta techniczna"): an offline invoice KSeF rejected for a technical
 reason (XSD/size 430, duplicate 440, semantic validation 450) is rebuilt from the unchanged
@@ -23,11 +24,13 @@ from odoo.exceptions import UserError
 
 from ..ksef import crypto
 
-# Per-invoice KSeF status codes a technical correction can cure (FACTS §1.7, §4.8).
+# Per-invoice KSeF status codes a technical correction can cure (``offline/korekta-techniczna.md``;
+# OpenAPI ``SessionInvoiceStatusResponse.status``).
 TECHNICAL_REJECTION_CODES = (430, 440, 450)
-# Rejections for missing permissions: KSeF refuses a technical correction for them (FACTS §1.7).
+# Rejections for missing permissions: KSeF refuses a technical correction for them
+# (``offline/korekta-techniczna.md``).
 PERMISSION_REJECTION_CODES = (410, 415)
-# Synchronous KSeF answers to a technical correction (FACTS §4.8).
+# Synchronous KSeF answers to a technical correction (OpenAPI ``SendInvoiceRequest``: 21166, 21167).
 CORRECTION_UNAVAILABLE = 21166
 CORRECTION_NOT_ALLOWED = 21167
 

@@ -7,7 +7,7 @@ runs them with ``sudo()``. Any other write or create carrying one of them is ref
 Odoo's ``account`` refuses changes to the hashed fields of a posted, inalterable entry.
 """
 from odoo import api, models
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, UserError
 
 # What KSeF said, what was frozen and printed, the offline obligation and the drill link.
 PROTECTED_MOVE_FIELDS = frozenset({
@@ -39,6 +39,12 @@ GUARDED_MOVE_FIELDS = (
         "KSeF's classification of an invoice is recorded by the KSeF module only.")),
 )
 
+# Fields the e-invoice is built from that Odoo does not lock on posted entries itself: they may
+# change only while the invoice is a draft (the kind of an advance/settlement, the payer).
+DRAFT_ONLY_FIELDS = frozenset({
+    "l10n_pl_ksef_invoice_kind", "l10n_pl_ksef_advance_ids", "l10n_pl_ksef_order_line_ids", "l10n_pl_ksef_payer_id",
+})
+
 
 def forged_fields(env, model, vals, protected, defaults=False):
     """The protected fields ``vals`` (and, on create, the context's ``default_*`` keys) would set,
@@ -67,6 +73,16 @@ class AccountMoveKsefGuard(models.Model):
             self._l10n_pl_ksef_refuse_forgery(vals, defaults=True)
         return super().create(vals_list)
 
+    def _l10n_pl_ksef_check_draft_only(self, vals):
+        changed = sorted(DRAFT_ONLY_FIELDS.intersection(vals))
+        posted = self.filtered(lambda m: m.state == "posted") if changed else self.browse()
+        if posted:
+            raise UserError(self.env._(
+                "Invoice %(invoice)s is posted: %(fields)s can only be changed in draft.",
+                invoice=", ".join(posted.mapped("name")),
+                fields=", ".join(self._fields[name].get_description(self.env)["string"] for name in changed)))
+
     def write(self, vals):
         self._l10n_pl_ksef_refuse_forgery(vals)
+        self._l10n_pl_ksef_check_draft_only(vals)
         return super().write(vals)

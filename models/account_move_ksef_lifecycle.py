@@ -1,11 +1,14 @@
 """The KSeF life of an invoice, in one place: its states, their named groups, the transitions
-between them and what follows each move.
+between them (``TRANSITIONS``) and what follows each move.
 
-    (none) ──queue / Post to KSeF──▶ to_send ──sent──▶ sending ──KSeF's verdict──▶ accepted
-       │                               │  ▲               │                    └──▶ rejected
-       │                               │  └──retry────────┘  (KSeF did not process it)
-       └──issue offline──▶ offline ────┴──sent──▶ sending      rejected ──Post again / technical
-       └──total failure──▶ outside (never sent)                            correction──▶ to_send / sending
+    (none)          ── queue, Post to KSeF ──────────▶ to_send
+    (none), to_send ── issue offline ──────────────────▶ offline   (KOD I + KOD II printed)
+    (none), to_send ── total failure ──────────────────▶ outside   (never sent to KSeF)
+    to_send, offline ── sent (journaled first) ────────▶ sending
+    sending ── KSeF's verdict ─────────────────────────▶ accepted (final) | rejected
+    sending ── KSeF did not process it (405, 5xx) ─────▶ to_send | offline (sent again)
+    rejected ── technical correction, Post again ──────▶ to_send | sending
+    reset to draft (not once KSeF may hold the file) ──▶ (none)
 
 Every move of ``l10n_pl_ksef_state`` goes through ``_l10n_pl_ksef_move_to`` (one invoice or the
 engine's thousands at once): it checks the transition against ``TRANSITIONS`` (an impossible one

@@ -1,5 +1,6 @@
 """Issuing invoices offline: the four modes, their deadlines, the automatic fallback and the
-QR codes printed on the invoice (FACTS §1, §3, §7). The offline state machine lives here only:
+QR codes printed on the invoice (the Ministry's ``tryby-offline.md`` and ``kody-qr.md``). Its
+moves of the KSeF state are rows of the lifecycle's transition table (``account_move_ksef_lifecycle``):
 
     (none / to_send) --issue offline--> offline  (offline24, unavailability, emergency: KOD I + KOD II)
     (none / to_send) --issue offline--> outside  (total failure: no QR codes, never sent)
