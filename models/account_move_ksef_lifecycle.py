@@ -65,6 +65,7 @@ TRANSITIONS = {
         "to_send",      # queued, Post to KSeF's reservation, or held for its references
         "offline",      # issued offline (tryby-offline.md: offline24, unavailability, emergency)
         "outside",      # total failure: issued outside KSeF, never sent (tryby-offline.md)
+        "accepted", "rejected",  # KSeF's verdict on a file another sender sent (l10n_pl_edi's, adopted)
     },
     "to_send": {
         "sending",      # handed to KSeF (the session is journaled first: never sent twice)

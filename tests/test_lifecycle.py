@@ -67,8 +67,8 @@ class TestKsefLifecycle(KsefRpcMixin, KsefTestCommon):
             with self.assertRaisesRegex(ValueError, "'outside' to '%s'" % target):
                 outside._l10n_pl_ksef_move_to(target)
         draft_state = self._ksef_invoice()
-        with self.assertRaisesRegex(ValueError, "False to 'accepted'"):
-            draft_state._l10n_pl_ksef_move_to("accepted")
+        with self.assertRaisesRegex(ValueError, "False to 'sending'"):
+            draft_state._l10n_pl_ksef_move_to("sending")
         with self.assertRaisesRegex(ValueError, "unknown KSeF state"):
             draft_state._l10n_pl_ksef_move_to("lost")
         # A batch with one impossible move writes none of them.
