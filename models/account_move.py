@@ -7,7 +7,7 @@ from odoo.exceptions import UserError
 
 from ..ksef import crypto, fa3
 from . import ksef_messages
-from .account_move_ksef_lifecycle import LOCKED_STATES
+from .account_move_ksef_lifecycle import LOCKED_STATES, ON_THE_WAY_STATES
 
 WARSAW = "Europe/Warsaw"
 
@@ -260,7 +260,7 @@ class AccountMove(models.Model):
         if not original:
             errors.append(_("Reversal of: a credit note sent to KSeF must refer to the invoice it corrects."))
             return None
-        if not original.l10n_pl_ksef_number and original.l10n_pl_ksef_state in ("to_send", "sending", "offline"):
+        if not original.l10n_pl_ksef_number and original.l10n_pl_ksef_state in ON_THE_WAY_STATES:
             # FA(3) XSD, DaneFaKorygowanej: a correction names its original by KSeF number once it has one.
             errors.append(_("Reversal of: the corrected invoice %(original)s has no KSeF number yet; "
                             "the credit note can be sent once KSeF has accepted it.", original=original.name))

@@ -53,13 +53,16 @@ FROZEN_OFFLINE_STATES = ("offline", "outside")
 LOCKED_STATES = ("sending", "offline", "accepted", "outside")
 # Still owe KSeF an accepted file before their deadline (a rejected one too): the cockpit's.
 DEADLINE_STATES = ("to_send", "offline", "rejected")
+# On the way to KSeF: will get a KSeF number (an e-invoice naming it cannot be built yet).
+ON_THE_WAY_STATES = ("to_send", "sending", "offline")
 # A referenced invoice (the original of a credit note, an advance invoice) that will get a KSeF
-# number but has none yet: whoever names it waits.
-REFERENCE_PENDING_STATES = ("to_send", "sending", "offline", "rejected")
+# number but has none yet (a rejected one too, once corrected): whoever names it waits.
+REFERENCE_PENDING_STATES = ON_THE_WAY_STATES + ("rejected",)
 
 # ---- transitions -------------------------------------------------------------------------------
 # from-state -> the states it may move to. Staying in the same state is always allowed (values
-# written again, e.g. Post to KSeF's reservation). ``False`` is "no KSeF status": a draft.
+# written again, e.g. Post to KSeF's reservation). ``False``: no KSeF status yet (a draft, or posted
+# but not queued).
 TRANSITIONS = {
     False: {
         "to_send",      # queued, Post to KSeF's reservation, or held for its references

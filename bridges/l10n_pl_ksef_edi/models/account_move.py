@@ -176,7 +176,7 @@ class AccountMove(models.Model):
         # would send it again (KSeF would answer 440 for a file that is not ours).
         self.search([
             ("l10n_pl_edi_status", "=", "accepted"), ("l10n_pl_edi_number", "!=", False),
-            ("l10n_pl_ksef_state", "in", (False, "to_send", "offline", "rejected")),
+            ("l10n_pl_ksef_state", "in", POSTABLE_STATES),
             ("move_type", "in", ("out_invoice", "out_refund")), ("state", "=", "posted"),
         ], limit=ADOPT_PER_RUN)._l10n_pl_ksef_edi_adopt()
         return super()._cron_l10n_pl_ksef_submit()
