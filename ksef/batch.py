@@ -1,4 +1,5 @@
-"""Batch packages for ``POST /sessions/batch`` (FACTS §4.6).
+"""Batch packages for ``POST /sessions/batch`` (the Ministry's `sesja-wsadowa.md`; OpenAPI
+``OpenBatchSessionRequest``, ``BatchFileInfo``).
 
 The invoices go into one ZIP; the ZIP binary is cut into at most 50 parts of at most
 100,000,000 bytes (before encryption); every part is encrypted on its own with the session's

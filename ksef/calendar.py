@@ -1,4 +1,5 @@
-"""Polish business days ("dni robocze") for KSeF offline deadlines (FACTS §1.1, §1.2).
+"""Polish business days ("dni robocze") for KSeF offline deadlines (the Ministry's
+ksef-docs ``tryby-offline.md``; public holidays: the Act of 18 January 1951 on public holidays).
 
 The KSeF documentation does not define a business day; its worked example skips Saturday and
 Sunday. We read it, as Polish law usually does, as Monday-Friday minus the statutory public

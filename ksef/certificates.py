@@ -1,4 +1,5 @@
-"""KSeF certificates and their private keys (FACTS §3.4, §5).
+"""KSeF certificates and their private keys (the Ministry's ksef-docs
+``certyfikaty-KSeF.md``, ``kody-qr.md``).
 
 KSeF issues two types of certificate, told apart by key usage:
 

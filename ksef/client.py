@@ -1,4 +1,5 @@
-"""KSeF 2.0 API client (FACTS §4): authentication, MF keys, online and batch sessions, UPO.
+"""KSeF 2.0 API client (the KSeF 2.0 OpenAPI, ``open-api.json``): authentication, MF keys,
+online and batch sessions, session listings, pre-signed transfers, UPO.
 
 Everything the wire needs is computed here: token encryption (RSA-OAEP SHA-256), the
 XAdES-signed ``AuthTokenRequest``, per-session AES-256-CBC keys wrapped with the MF key,
@@ -13,34 +14,32 @@ Behaviour worth knowing:
 - ``X-System-Warning`` headers are logged as warnings;
 - tokens, keys and passwords never reach a log line, an exception message or a ``repr``.
 
-Sessions are plain dataclasses that can be stored and reused later, in another process
-(``OnlineSession.to_dict()`` / ``from_dict()``); their AES key is a secret the caller keeps.
+Sessions are plain dataclasses (``ksef.client_types``, importable from here too) that can be
+stored and reused later, in another process (``OnlineSession.to_dict()`` / ``from_dict()``);
+their AES key is a secret the caller keeps.
 """
-import dataclasses
 import datetime
 import logging
-import re
-import time
+import threading
 
 import requests
-from cryptography import x509
-from cryptography.hazmat.backends import default_backend
 from lxml import etree
 
 from . import batch as batch_package
-from . import crypto, safehttp, xades
+from . import codes, crypto, environments, polling, safehttp, xades
 from .errors import (
     AuthenticationFailed, IntegrityError, KsefError, KsefTimeout, KsefUnavailable, PublicKeyUnknown,
-    SessionFailed, Unauthorized, error_from_invoice_status, error_from_response,
+    SessionFailed, Unauthorized, error_from_response,
+)
+from .client_types import (  # noqa: F401 - the wire types are part of this module's API
+    FORM_CODES, AuthOperation, AuthStatus, AuthTokens, BatchSession, Challenge, FormCode, InvoicePage, InvoiceStatus,
+    OnlineSession, PartUploadRequest, PublicKeyCertificate, SessionStatus, Status, TokenInfo, UpoPage, _form_code,
+    _now, _reference, parse_datetime,
 )
 
 _logger = logging.getLogger(__name__)
 
-ENVIRONMENTS = {
-    "test": "https://api-test.ksef.mf.gov.pl/v2",
-    "demo": "https://api-demo.ksef.mf.gov.pl/v2",
-    "production": "https://api.ksef.mf.gov.pl/v2",
-}
+ENVIRONMENTS = environments.KSEF_API
 
 KSEF_TOKEN_ENCRYPTION = "KsefTokenEncryption"
 SYMMETRIC_KEY_ENCRYPTION = "SymmetricKeyEncryption"
@@ -49,310 +48,13 @@ AUTH_NAMESPACE_20 = "http://ksef.mf.gov.pl/auth/token/2.0"
 AUTH_NAMESPACE_21 = "http://ksef.mf.gov.pl/auth/token/2.1"
 CONTEXT_TYPES = ("Nip", "InternalId", "NipVatUe", "PeppolId")
 
-PENDING_INVOICE_CODES = (100, 150)
-PENDING_AUTH_CODES = (100,)
-# Session statuses after which nothing changes any more (FACTS §4.7).
-FINAL_SESSION_CODES = (200, 405, 415, 420, 430, 435, 440, 445, 500)
-
-
-@dataclasses.dataclass(frozen=True)
-class FormCode:
-    system_code: str
-    schema_version: str
-    value: str
-
-    def to_json(self):
-        return {"systemCode": self.system_code, "schemaVersion": self.schema_version, "value": self.value}
-
-
-FORM_CODES = {
-    "FA (3)": FormCode("FA (3)", "1-0E", "FA"),
-    "FA (2)": FormCode("FA (2)", "1-0E", "FA"),
-    "PEF (3)": FormCode("PEF (3)", "2-1", "PEF"),
-    "PEF_KOR (3)": FormCode("PEF_KOR (3)", "2-1", "PEF"),
-    "FA_RR (1)": FormCode("FA_RR (1)", "1-1E", "FA_RR"),
-}
-
-
-def _form_code(form_code):
-    if isinstance(form_code, FormCode):
-        return form_code
-    if isinstance(form_code, dict):
-        return FormCode(form_code["systemCode"], form_code["schemaVersion"], form_code["value"])
-    try:
-        return FORM_CODES[form_code]
-    except KeyError:
-        raise ValueError("unknown form code %r; known: %s" % (form_code, ", ".join(FORM_CODES))) from None
-
-
-_FRACTION = re.compile(r"(\.\d{6})\d+")
-
-
-def parse_datetime(value):
-    """KSeF date-time (up to 7 fraction digits, ``Z`` or offset) as an aware datetime; None stays None."""
-    if not value:
-        return None
-    if isinstance(value, datetime.datetime):
-        return value
-    text = _FRACTION.sub(r"\1", str(value).strip()).replace("Z", "+00:00")
-    parsed = datetime.datetime.fromisoformat(text)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.timezone.utc)
-
-
-def _now():
-    return datetime.datetime.now(datetime.timezone.utc)
-
-
-# --- data ---------------------------------------------------------------------------------
-
-@dataclasses.dataclass
-class TokenInfo:
-    token: str = dataclasses.field(repr=False)
-    valid_until: datetime.datetime = None
-
-    @classmethod
-    def from_json(cls, data):
-        return cls(data["token"], parse_datetime(data.get("validUntil")))
-
-    def expired(self, margin_seconds=0):
-        return bool(self.valid_until) and _now() + datetime.timedelta(seconds=margin_seconds) >= self.valid_until
-
-
-@dataclasses.dataclass
-class AuthTokens:
-    access_token: TokenInfo
-    refresh_token: TokenInfo = None
-
-
-@dataclasses.dataclass
-class Challenge:
-    challenge: str
-    timestamp: str
-    timestamp_ms: int
-    client_ip: str = None
-
-
-@dataclasses.dataclass
-class AuthOperation:
-    """A started authentication: its reference and the token to poll and redeem it."""
-    reference_number: str
-    authentication_token: TokenInfo = dataclasses.field(repr=False)
-
-
-@dataclasses.dataclass
-class Status:
-    code: int
-    description: str = None
-    details: list = dataclasses.field(default_factory=list)
-    extensions: dict = dataclasses.field(default_factory=dict)
-
-    @classmethod
-    def from_json(cls, data):
-        data = data or {}
-        return cls(data.get("code"), data.get("description"), list(data.get("details") or []),
-                   dict(data.get("extensions") or {}))
-
-    def to_json(self):
-        return {"code": self.code, "description": self.description, "details": self.details,
-                "extensions": self.extensions}
-
-
-@dataclasses.dataclass
-class AuthStatus:
-    status: Status
-    start_date: datetime.datetime = None
-    authentication_method: str = None
-    raw: dict = dataclasses.field(default_factory=dict, repr=False)
-
-
-@dataclasses.dataclass
-class PublicKeyCertificate:
-    certificate_b64: str = dataclasses.field(repr=False)
-    certificate_id: str
-    public_key_id: str
-    valid_from: datetime.datetime
-    valid_to: datetime.datetime
-    usage: list
-
-    @property
-    def certificate(self):
-        return x509.load_der_x509_certificate(crypto.b64decode(self.certificate_b64), default_backend())
-
-    def public_key(self):
-        return self.certificate.public_key()
-
-    def valid_at(self, when):
-        return (self.valid_from is None or self.valid_from <= when) and \
-            (self.valid_to is None or when < self.valid_to)
-
-
-@dataclasses.dataclass
-class OnlineSession:
-    """An open interactive session. ``symmetric_key``/``iv`` are secrets kept by the caller."""
-    reference_number: str
-    symmetric_key: bytes = dataclasses.field(repr=False)
-    iv: bytes = dataclasses.field(repr=False)
-    valid_until: datetime.datetime = None
-    form_code: FormCode = FORM_CODES["FA (3)"]
-    public_key_id: str = None
-
-    def expired(self, margin_seconds=60):
-        return bool(self.valid_until) and _now() + datetime.timedelta(seconds=margin_seconds) >= self.valid_until
-
-    def to_dict(self):
-        """JSON-ready form, key and IV in Base64: store it as a secret."""
-        return {
-            "reference_number": self.reference_number,
-            "symmetric_key": crypto.b64(self.symmetric_key),
-            "iv": crypto.b64(self.iv),
-            "valid_until": self.valid_until.isoformat() if self.valid_until else None,
-            "form_code": self.form_code.to_json(),
-            "public_key_id": self.public_key_id,
-        }
-
-    @classmethod
-    def from_dict(cls, data):
-        return cls(
-            reference_number=data["reference_number"],
-            symmetric_key=crypto.b64decode(data["symmetric_key"]),
-            iv=crypto.b64decode(data["iv"]),
-            valid_until=parse_datetime(data.get("valid_until")),
-            form_code=_form_code(data.get("form_code") or "FA (3)"),
-            public_key_id=data.get("public_key_id"),
-        )
-
-
-@dataclasses.dataclass
-class PartUploadRequest:
-    ordinal_number: int
-    method: str
-    url: str = dataclasses.field(repr=False)  # pre-signed: it grants write access
-    headers: dict = dataclasses.field(default_factory=dict, repr=False)
-
-
-@dataclasses.dataclass
-class BatchSession:
-    """An opened batch session with its package (encrypted parts) and upload instructions."""
-    reference_number: str
-    symmetric_key: bytes = dataclasses.field(repr=False)
-    iv: bytes = dataclasses.field(repr=False)
-    package: batch_package.BatchPackage = dataclasses.field(repr=False)
-    part_upload_requests: list = dataclasses.field(default_factory=list)
-    form_code: FormCode = FORM_CODES["FA (3)"]
-    offline_mode: bool = False
-    public_key_id: str = None
-
-    @property
-    def file_names(self):
-        return self.package.file_names
-
-
-@dataclasses.dataclass
-class UpoPage:
-    reference_number: str
-    download_url: str = dataclasses.field(repr=False)
-    download_url_expiration_date: datetime.datetime = None
-
-
-@dataclasses.dataclass
-class SessionStatus:
-    status: Status
-    date_created: datetime.datetime = None
-    date_updated: datetime.datetime = None
-    valid_until: datetime.datetime = None
-    invoice_count: int = None
-    successful_invoice_count: int = None
-    failed_invoice_count: int = None
-    upo_pages: list = dataclasses.field(default_factory=list)
-    raw: dict = dataclasses.field(default_factory=dict, repr=False)
-
-    @classmethod
-    def from_json(cls, data):
-        upo = data.get("upo") or {}
-        return cls(
-            status=Status.from_json(data.get("status")),
-            date_created=parse_datetime(data.get("dateCreated")),
-            date_updated=parse_datetime(data.get("dateUpdated")),
-            valid_until=parse_datetime(data.get("validUntil")),
-            invoice_count=data.get("invoiceCount"),
-            successful_invoice_count=data.get("successfulInvoiceCount"),
-            failed_invoice_count=data.get("failedInvoiceCount"),
-            upo_pages=[UpoPage(p["referenceNumber"], p.get("downloadUrl"),
-                               parse_datetime(p.get("downloadUrlExpirationDate")))
-                       for p in upo.get("pages") or []],
-            raw=data,
-        )
-
-    @property
-    def code(self):
-        return self.status.code
-
-    @property
-    def is_final(self):
-        return self.status.code in FINAL_SESSION_CODES
-
-
-@dataclasses.dataclass
-class InvoiceStatus:
-    reference_number: str
-    status: Status
-    ordinal_number: int = None
-    invoice_number: str = None
-    ksef_number: str = None
-    invoice_hash: str = None
-    invoice_file_name: str = None
-    acquisition_date: datetime.datetime = None
-    invoicing_date: datetime.datetime = None
-    permanent_storage_date: datetime.datetime = None
-    upo_download_url: str = dataclasses.field(default=None, repr=False)
-    upo_download_url_expiration_date: datetime.datetime = None
-    invoicing_mode: str = None
-    raw: dict = dataclasses.field(default_factory=dict, repr=False)
-
-    @classmethod
-    def from_json(cls, data):
-        return cls(
-            reference_number=data.get("referenceNumber"),
-            status=Status.from_json(data.get("status")),
-            ordinal_number=data.get("ordinalNumber"),
-            invoice_number=data.get("invoiceNumber"),
-            ksef_number=data.get("ksefNumber"),
-            invoice_hash=data.get("invoiceHash"),
-            invoice_file_name=data.get("invoiceFileName"),
-            acquisition_date=parse_datetime(data.get("acquisitionDate")),
-            invoicing_date=parse_datetime(data.get("invoicingDate")),
-            permanent_storage_date=parse_datetime(data.get("permanentStorageDate")),
-            upo_download_url=data.get("upoDownloadUrl"),
-            upo_download_url_expiration_date=parse_datetime(data.get("upoDownloadUrlExpirationDate")),
-            invoicing_mode=data.get("invoicingMode"),
-            raw=data,
-        )
-
-    @property
-    def code(self):
-        return self.status.code
-
-    @property
-    def is_pending(self):
-        return self.status.code in PENDING_INVOICE_CODES
-
-    @property
-    def is_success(self):
-        return self.status.code == 200
-
-    def error(self):
-        """The typed error (``Rejected``, ``Duplicate``, ``KsefUnavailable``) or None."""
-        return error_from_invoice_status(self.status.to_json(), reference_number=self.reference_number)
-
-    def raise_for_status(self):
-        error = self.error()
-        if error is not None:
-            raise error
-        return self
-
-
-def _reference(session_or_reference):
-    return getattr(session_or_reference, "reference_number", session_or_reference)
+# The names this module always offered; their home is ``ksef.codes``.
+PENDING_INVOICE_CODES = codes.INVOICE_PENDING
+PENDING_AUTH_CODES = codes.AUTH_PENDING
+FINAL_SESSION_CODES = codes.FINAL_SESSION_CODES
+# The largest page of a session's invoice list (OpenAPI ``pageSize`` maximum of
+# ``GET /sessions/{referenceNumber}/invoices``).
+MAX_PAGE_SIZE = 1000
 
 
 # --- the client ---------------------------------------------------------------------------
@@ -367,13 +69,7 @@ class KsefClient:
 
     def __init__(self, environment="test", base_url=None, timeout=30.0, session=None,
                  poll_interval=1.0, problem_details=True, access_token=None, refresh_token=None):
-        if base_url is None:
-            try:
-                base_url = ENVIRONMENTS[environment]
-            except KeyError:
-                raise ValueError("unknown KSeF environment %r; use one of %s or base_url="
-                                 % (environment, ", ".join(ENVIRONMENTS))) from None
-        self.base_url = safehttp.http_url(base_url).rstrip("/")   # http(s) only: file:// is no outage
+        self.base_url = environments.service_url(ENVIRONMENTS, environment, base_url)
         self.timeout = safehttp.check_timeout(timeout)
         self.poll_interval = poll_interval
         self.problem_details = problem_details
@@ -383,6 +79,7 @@ class KsefClient:
         self.refresh_token = refresh_token if refresh_token is None or isinstance(refresh_token, TokenInfo) \
             else TokenInfo(refresh_token)
         self._public_keys = None
+        self._transfer_sessions = threading.local()   # pre-signed transfers may run in threads
 
     def __repr__(self):
         return "<KsefClient %s authenticated=%s>" % (self.base_url, self.access_token is not None)
@@ -467,7 +164,8 @@ class KsefClient:
         return list(self._public_keys)
 
     def public_key_for(self, usage):
-        """The certificate for ``usage`` valid now; the latest ``validFrom`` wins (FACTS §4.3)."""
+        """The certificate for ``usage`` valid now; the latest ``validFrom`` wins
+        (`bezpieczenstwo/klucze-publiczne-do-szyfrowania.md`)."""
         now = _now()
         candidates = [c for c in self.public_key_certificates() if usage in c.usage and c.valid_at(now)]
         if not candidates:
@@ -554,17 +252,14 @@ class KsefClient:
 
     def wait_for_authentication(self, operation, timeout=120.0):
         """Poll until the operation leaves status 100; raise ``AuthenticationFailed`` unless 200."""
-        deadline = time.monotonic() + timeout
-        while True:
-            status = self.auth_status(operation)
-            if status.status.code not in PENDING_AUTH_CODES:
-                break
-            if time.monotonic() >= deadline:
-                raise KsefTimeout("authentication %s still in progress after %s s"
+        polled = self._poll(lambda: self.auth_status(operation),
+                            lambda status: status.status.code not in codes.AUTH_PENDING, timeout)
+        status = polled.value
+        if not polled.done:
+            raise KsefTimeout("authentication %s still in progress after %s s"
                                   % (operation.reference_number, timeout),
-                                  reference_number=operation.reference_number)
-            time.sleep(self.poll_interval)
-        if status.status.code != 200:
+                              reference_number=operation.reference_number)
+        if status.status.code != codes.AUTH_SUCCESS:
             raise AuthenticationFailed(code=status.status.code, description=status.status.description,
                                        details=status.status.details,
                                        reference_number=operation.reference_number)
@@ -644,7 +339,8 @@ class KsefClient:
         """Send one invoice; return its KSeF reference number (processing is asynchronous).
 
         ``hash_of_corrected_invoice`` (Base64 SHA-256 of the rejected original) makes it a
-        technical correction; KSeF then requires ``offline_mode=True`` (FACTS §1.7).
+        technical correction; KSeF then requires ``offline_mode=True``
+        (`offline/korekta-techniczna.md`; OpenAPI ``SendInvoiceRequest``).
         """
         body = self.invoice_payload(session, xml_bytes, offline_mode, hash_of_corrected_invoice)
         response = self._request("POST", "/sessions/online/%s/invoices" % session.reference_number,
@@ -679,23 +375,34 @@ class KsefClient:
                    for item in data.get("partUploadRequests") or []]
         return BatchSession(data["referenceNumber"], key, iv, package, uploads, form, bool(offline_mode), key_id)
 
-    def upload_batch_parts(self, batch_session):
-        """Send every encrypted part to its pre-signed URL, without the access token."""
+    @staticmethod
+    def batch_part_uploads(batch_session):
+        """``[(PartUploadRequest, part bytes)]`` in ordinal order; ``KsefError`` when KSeF gave no
+        address for a part."""
         parts = {part.ordinal_number: part for part in batch_session.package.parts}
-        missing = set(parts) - {request.ordinal_number for request in batch_session.part_upload_requests}
+        requests_by_ordinal = {request.ordinal_number: request for request in batch_session.part_upload_requests}
+        missing = set(parts) - set(requests_by_ordinal)
         if missing:
             raise KsefError("KSeF gave no upload address for part(s) %s" % sorted(missing),
                             reference_number=batch_session.reference_number)
-        for request in sorted(batch_session.part_upload_requests, key=lambda r: r.ordinal_number):
-            part = parts[request.ordinal_number]
-            headers = {k: v for k, v in request.headers.items() if v is not None}
-            response = self._send(request.method.upper(), request.url, headers, data=part.content)
-            _logger.debug("KSeF batch part %s upload -> %s", request.ordinal_number, response.status_code)
-            if response.status_code not in (200, 201):
-                error = error_from_response(response)
-                error.reference_number = batch_session.reference_number
-                error.args = ("upload of batch part %s failed: %s" % (request.ordinal_number, error.args[0]),)
-                raise error
+        return [(requests_by_ordinal[ordinal], parts[ordinal].content) for ordinal in sorted(parts)]
+
+    def upload_batch_part(self, request, content, reference_number=None):
+        """Send one encrypted part to its pre-signed URL (``PartUploadRequest``), without the access
+        token. Safe to call from several threads at once (one HTTP session per thread)."""
+        headers = {k: v for k, v in request.headers.items() if v is not None}
+        try:
+            self.transfer(request.method.upper(), request.url, headers=headers, data=content)
+        except KsefError as error:
+            error.reference_number = error.reference_number or reference_number
+            error.args = ("upload of batch part %s failed: %s" % (request.ordinal_number, error.args[0]),)
+            raise
+        _logger.debug("KSeF batch part %s uploaded", request.ordinal_number)
+
+    def upload_batch_parts(self, batch_session):
+        """Send every encrypted part to its pre-signed URL, one after the other."""
+        for request, content in self.batch_part_uploads(batch_session):
+            self.upload_batch_part(request, content, batch_session.reference_number)
 
     def close_batch_session(self, batch_session):
         self._request("POST", "/sessions/batch/%s/close" % _reference(batch_session), expect=(204, 200))
@@ -716,17 +423,13 @@ class KsefClient:
 
     def wait_for_session(self, session, timeout=300.0, raise_on_failure=True):
         """Poll the session until its status is final; failed statuses raise ``SessionFailed``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            status = self.session_status(session)
-            if status.is_final:
-                break
-            if time.monotonic() >= deadline:
-                raise KsefTimeout("session %s not processed after %s s (status %s)"
-                                  % (_reference(session), timeout, status.code),
-                                  reference_number=_reference(session))
-            time.sleep(self.poll_interval)
-        if raise_on_failure and status.code != 200:
+        polled = self._poll(lambda: self.session_status(session), lambda status: status.is_final, timeout)
+        status = polled.value
+        if not polled.done:
+            raise KsefTimeout("session %s not processed after %s s (status %s)"
+                              % (_reference(session), timeout, status.code),
+                              reference_number=_reference(session))
+        if raise_on_failure and status.code != codes.SESSION_SUCCESS:
             raise SessionFailed(code=status.code, description=status.status.description,
                                 details=status.status.details, reference_number=_reference(session))
         return status
@@ -737,34 +440,55 @@ class KsefClient:
 
     def wait_for_invoice(self, session, invoice_reference, timeout=120.0, raise_on_error=True):
         """Poll an invoice until its status is final; failures raise ``Rejected``/``Duplicate``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            status = self.invoice_status(session, invoice_reference)
-            if not status.is_pending:
-                break
-            if time.monotonic() >= deadline:
-                raise KsefTimeout("invoice %s still processing after %s s" % (invoice_reference, timeout),
-                                  reference_number=invoice_reference)
-            time.sleep(self.poll_interval)
+        polled = self._poll(lambda: self.invoice_status(session, invoice_reference),
+                            lambda status: not status.is_pending, timeout)
+        status = polled.value
+        if not polled.done:
+            raise KsefTimeout("invoice %s still processing after %s s" % (invoice_reference, timeout),
+                              reference_number=invoice_reference)
         return status.raise_for_status() if raise_on_error else status
 
-    def _paged_invoices(self, path, page_size):
-        continuation = None
+    def _poll(self, fetch, done, timeout):
+        """Every ``wait_for_*``: a pause of ``poll_interval``, a last look at the deadline."""
+        return polling.until(fetch, done, timeout=timeout, interval=self.poll_interval, last_look=True)
+
+    def session_invoices_page(self, session, page_size=100, continuation_token=None, failed=False):
+        """One page of ``GET /sessions/{ref}/invoices`` (``failed=True``: ``.../invoices/failed``,
+        the failed ones only); pass the page's ``continuation_token`` back for the next page."""
+        if not 10 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError("page_size must be 10..%d" % MAX_PAGE_SIZE)
+        path = "/sessions/%s/invoices%s" % (_reference(session), "/failed" if failed else "")
+        headers = {"x-continuation-token": continuation_token} if continuation_token else None
+        data = self._request("GET", path, params={"pageSize": page_size}, headers=headers).json()
+        return InvoicePage([InvoiceStatus.from_json(item) for item in data.get("invoices") or []],
+                           data.get("continuationToken") or None)
+
+    def continued(self, path, key, page_size):
+        """Every entry under ``key`` of a GET listing paged with ``x-continuation-token`` (all pages)."""
+        token = None
         while True:
-            headers = {"x-continuation-token": continuation} if continuation else None
+            headers = {"x-continuation-token": token} if token else None
             data = self._request("GET", path, params={"pageSize": page_size}, headers=headers).json()
-            for item in data.get("invoices") or []:
-                yield InvoiceStatus.from_json(item)
-            continuation = data.get("continuationToken")
-            if not continuation:
+            yield from data.get(key) or []
+            token = data.get("continuationToken")
+            if not token:
+                return
+
+    def _paged_invoices(self, session, page_size, failed):
+        token = None
+        while True:
+            page = self.session_invoices_page(session, page_size, token, failed=failed)
+            yield from page.invoices
+            token = page.continuation_token
+            if not token:
                 return
 
     def session_invoices(self, session, page_size=100):
         """Every invoice of the session, all pages (``x-continuation-token``)."""
-        return self._paged_invoices("/sessions/%s/invoices" % _reference(session), page_size)
+        return self._paged_invoices(session, page_size, failed=False)
 
     def failed_session_invoices(self, session, page_size=100):
-        return self._paged_invoices("/sessions/%s/invoices/failed" % _reference(session), page_size)
+        return self._paged_invoices(session, page_size, failed=True)
 
     # --- UPO ---------------------------------------------------------------------------
 
@@ -801,11 +525,31 @@ class KsefClient:
         return [self.session_upo_page(session, page.reference_number) for page in status.upo_pages]
 
     def download(self, url):
-        """GET a pre-signed URL (``upoDownloadUrl``...) without the access token; checks the hash."""
-        response = self._send("GET", url, {})
-        if response.status_code != 200:
+        """GET a pre-signed URL (``upoDownloadUrl``, a session UPO page's ``downloadUrl``) without
+        the access token; ``IntegrityError`` when the bytes do not match ``x-ms-meta-hash``.
+        Safe to call from several threads at once."""
+        return self._checked_content(self.transfer("GET", url), "downloaded document")
+
+    def transfer(self, method, url, headers=None, data=None):
+        """One call to a pre-signed URL (not the API: no access token, no rate limit), with the
+        total deadline and size cap of every KSeF call (``safehttp.bounded_request``; an upload
+        gets its time on top, at 1 MB/s at least). Any failure on the way is ``KsefUnavailable``
+        (``KsefTimeout`` for the deadline); an error answer is the typed error. Returns the
+        response, its body read."""
+        session = getattr(self._transfer_sessions, "http", None)
+        if session is None:
+            session = self._transfer_sessions.http = requests.Session()
+            session.hooks = self.http.hooks     # the client's hooks (logging, a test's recorder) see them too
+        total = self.timeout + (len(data) / 1_000_000 if isinstance(data, (bytes, bytearray)) else 0)
+        try:
+            response = safehttp.bounded_request(session, method, url, total, headers=headers or {}, data=data)
+        except requests.Timeout as exc:
+            raise KsefTimeout("pre-signed %s %s: no answer within %s s" % (method, _path_of(url), total)) from exc
+        except (requests.RequestException, ValueError) as exc:
+            raise KsefUnavailable("pre-signed %s failed: %s" % (method, type(exc).__name__)) from exc
+        if response.status_code not in (200, 201):
             raise error_from_response(response)
-        return self._checked_content(response, "downloaded document")
+        return response
 
     # --- invoices received (the company as buyer) -------------------------------------
 

@@ -1,4 +1,6 @@
-"""Cryptographic primitives used by KSeF 2.0 (FACTS §2.1, §3.3, §4.2-§4.4).
+"""Cryptographic primitives used by KSeF 2.0 (the Ministry's ksef-docs
+``kody-qr.md``, ``uwierzytelnianie.md``, ``bezpieczenstwo/klucze-publiczne-do-szyfrowania.md``,
+``sesja-interaktywna.md``, ``sesja-wsadowa.md``; OpenAPI ``EncryptionInfo``).
 
 - SHA-256 in two spellings: standard Base64 with padding (API ``invoiceHash``) and
   Base64URL without padding (QR codes).

@@ -1,4 +1,6 @@
-"""Offline modes and the deadline for sending an offline invoice to KSeF (FACTS §1.1, §1.5-§1.8).
+"""Offline modes and the deadline for sending an offline invoice to KSeF (the Ministry's
+ksef-docs ``tryby-offline.md``, ``offline/automatyczne-okreslanie-trybu-offline.md``,
+``offline/korekta-techniczna.md``; Latarnia: VAT act art. 106ne and the official clients).
 
 All the rules live here so the Odoo side only stores facts (mode, issue date, announced events)
 and asks for the answer:
@@ -34,13 +36,13 @@ EMERGENCY = "emergency"
 TOTAL_FAILURE = "total_failure"
 MODES = (OFFLINE24, UNAVAILABILITY, EMERGENCY, TOTAL_FAILURE)
 
-# Latarnia message categories (FACTS §1.8)
+# Latarnia message categories (the official C# client's ``KSeF.Client.Core/Models/Lighthouse``)
 CATEGORY_FAILURE = "FAILURE"
 CATEGORY_TOTAL_FAILURE = "TOTAL_FAILURE"
 CATEGORY_MAINTENANCE = "MAINTENANCE"
 CATEGORIES = (CATEGORY_FAILURE, CATEGORY_TOTAL_FAILURE, CATEGORY_MAINTENANCE)
 
-# Latarnia /status values (FACTS §1.8): their home is the Latarnia wire format.
+# Latarnia /status values (the official C# client's ``Models/Lighthouse``): their home is the Latarnia wire format.
 STATUS_AVAILABLE = latarnia.AVAILABLE
 STATUS_MAINTENANCE = latarnia.MAINTENANCE
 STATUS_FAILURE = latarnia.FAILURE
@@ -239,7 +241,7 @@ def fallback_mode(latarnia_status):
     """The offline mode for an invoice that cannot be sent now, given the Latarnia status.
 
     ``None`` (Latarnia unreachable) and unrecognised values give ``OFFLINE24``: a Latarnia outage
-    is never by itself a KSeF failure (FACTS §1.8), and offline24 has the shortest deadline, so
+    is never by itself a KSeF failure (VAT act art. 106ne: MF announces failures), and offline24 has the shortest deadline, so
     it never claims more time than the law grants.
     """
     if latarnia_status is None:

@@ -1,6 +1,7 @@
 """Self-made KSeF-like certificates for tests, demos and drills on the simulator.
 
-Real KSeF certificates are issued by the Ministry after a XAdES login (FACTS §5). For the
+Real KSeF certificates are issued by the Ministry after a XAdES login (the Ministry's ksef-docs
+``certyfikaty-KSeF.md``). For the
 simulator, the demo database and the tests we mint look-alikes with the same shape: one type
 per certificate, told apart by key usage (Offline = Non-Repudiation, Authentication = Digital
 Signature), a 16-hex-digit serial, and the subject's identifier in the DN

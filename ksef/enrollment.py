@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+from . import codes, polling
 from .client import parse_datetime
 
 KEY_EC_P256 = "ec_p256"
@@ -50,8 +51,8 @@ REVOCATION_REASONS = ("Unspecified", "Superseded", "KeyCompromise")
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_\- ąćęłńóśźżĄĆĘŁŃÓŚŹŻ]{5,100}$")
 SERIAL_PATTERN = re.compile(r"^[0-9A-F]{16}$")
 
-ENROLLMENT_PENDING = (100,)
-ENROLLMENT_ISSUED = 200
+ENROLLMENT_PENDING = codes.ENROLLMENT_PENDING
+ENROLLMENT_ISSUED = codes.ENROLLMENT_ISSUED
 
 # CertificateEnrollmentDataResponse field -> the X.520 attribute it fills in the CSR subject
 _DN_ATTRIBUTES = (
@@ -116,11 +117,12 @@ class Limits:
 
     @classmethod
     def from_json(cls, data):
-        enrollment = data.get("enrollment") or {}
-        certificate = data.get("certificate") or {}
-        return cls(bool(data.get("canRequest")), int(enrollment.get("limit") or 0),
-                   int(enrollment.get("remaining") or 0), int(certificate.get("limit") or 0),
-                   int(certificate.get("remaining") or 0))
+        def limit_and_remaining(section):
+            counts = data.get(section) or {}
+            return int(counts.get("limit") or 0), int(counts.get("remaining") or 0)
+
+        return cls(bool(data.get("canRequest")), *limit_and_remaining("enrollment"),
+                   *limit_and_remaining("certificate"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -260,13 +262,9 @@ def wait_for_enrollment(client, reference, timeout=30.0, interval=0.2, max_inter
     """Poll the enrollment until it is no longer "accepted" (100) or ``timeout`` passes; returns
     the last status (still pending when KSeF took longer: ask again later). The pause doubles up
     to ``max_interval``: the endpoint allows 30 requests a minute (OpenAPI ``x-rate-limits``)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        status = enrollment_status(client, reference)
-        if not status.pending or time.monotonic() >= deadline:
-            return status
-        sleep(min(interval, max(0.0, deadline - time.monotonic())))
-        interval = min(interval * 2, max_interval)
+    return polling.until(lambda: enrollment_status(client, reference), lambda status: not status.pending,
+                         timeout=timeout, interval=interval, factor=2, max_interval=max_interval, last_look=True,
+                         sleep=sleep).value
 
 
 def retrieve(client, serials):

@@ -1,4 +1,5 @@
-"""Typed KSeF errors and the parsing of KSeF error answers (FACTS §4.7, §4.8, §4.12).
+"""Typed KSeF errors and the parsing of KSeF error answers (KSeF 2.0 OpenAPI: ``ExceptionResponse``,
+``ProblemDetails``, the status tables of ``ksef.codes``, ``x-rate-limits``).
 
 KSeF answers errors in two shapes:
 
@@ -27,12 +28,14 @@ import datetime
 import email.utils
 import json
 
+from . import codes
+
 PUBLIC_KEY_UNKNOWN = 21470
 SESSION_NOT_FOUND = 21173
 SESSION_STATUS_FORBIDS = 21180
 AUTHORIZATION_FAILED = 21301
 
-INVOICE_DUPLICATE = 440
+INVOICE_DUPLICATE = codes.INVOICE_DUPLICATE
 
 
 class KsefError(Exception):
@@ -261,7 +264,7 @@ def error_from_invoice_status(status, reference_number=None):
     Returns None for pending (100/150) and success (200) statuses.
     """
     code = status.get("code")
-    if code in (None, 100, 150, 200):
+    if code is None or code in codes.INVOICE_PENDING or code == codes.INVOICE_SUCCESS:
         return None
     common = dict(code=code, description=status.get("description"), details=status.get("details"),
                   reference_number=reference_number)
@@ -270,7 +273,7 @@ def error_from_invoice_status(status, reference_number=None):
         return Duplicate(original_ksef_number=extensions.get("originalKsefNumber"),
                          original_session_reference_number=extensions.get("originalSessionReferenceNumber"),
                          **common)
-    if code in (500, 550):
-        # KSeF's own trouble: retry later, not a verdict on the document
+    if codes.invoice_group(code) == codes.TECHNICAL:
+        # KSeF's own trouble (405 included, see ksef.codes): retry later, not a verdict on the document
         return KsefUnavailable(**common)
     return Rejected(**common)

@@ -1,4 +1,5 @@
-"""FA(3) e-invoice: data model, XML builder and validator (FACTS §6).
+"""FA(3) e-invoice: data model, XML builder and validator (the official FA(3)
+XSD ``schemat_FA(3)_v1-0E.xsd``).
 
 The data model is plain Python (dataclasses, ``Decimal`` money, ``datetime.date`` dates) and
 describes an invoice the way the Odoo mapping hands it over.  The builder does NOT recompute
@@ -37,7 +38,7 @@ Functions::
     build(invoice) -> bytes                         # FA(3) XML, UTF-8, no BOM, deterministic
     load_schema(xsd_dir) -> Fa3Schema               # cached per folder, offline
     load_schema_from_bytes(files, main_name) -> Fa3Schema   # XSDs kept e.g. as DB attachments
-    check_file(xml_bytes) -> list[ValidationIssue]  # file-level rules of FACTS §6.4 only
+    check_file(xml_bytes) -> list[ValidationIssue]  # file-level rules of ksef-docs faktury/weryfikacja-faktury.md only
     validate(xml_bytes, schema) -> list[ValidationIssue]    # file rules + XSD; [] means valid
     assert_valid(xml_bytes, schema) -> None         # raises Fa3ValidationError
     strip_discouraged(text) -> str                  # optional clean-up before building
@@ -62,6 +63,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from lxml import etree
 
 from . import fa3_parts
+from .fa3_party import Party
 
 NAMESPACE = "http://crd.gov.pl/wzor/2025/06/25/13775/"
 ETD_NAMESPACE = "http://crd.gov.pl/xml/schematy/dziedzinowe/mf/2022/01/05/eD/DefinicjeTypy/"
@@ -154,24 +156,9 @@ class Seller:
 
 
 @dataclass(kw_only=True)
-class Buyer:
-    """Podmiot2.  The identification is chosen by which fields are set (only one kind allowed):
+class Buyer(Party):
+    """Podmiot2: a ``Party`` with its JST and GV flags."""
 
-    ``nip`` (Polish NIP) | ``eu_country`` + ``eu_vat_number`` (KodUE/NrVatUE, number without the
-    country prefix) | ``tax_id`` with optional ``tax_id_country`` (KodKraju/NrID) | none of them
-    (BrakID=1, e.g. a consumer).
-    """
-
-    name: str | None = None
-    nip: str | None = None
-    eu_country: str | None = None
-    eu_vat_number: str | None = None
-    tax_id: str | None = None
-    tax_id_country: str | None = None
-    address: Address | None = None
-    email: str | None = None
-    phone: str | None = None
-    customer_number: str | None = None  # NrKlienta
     jst: int = 2  # 1 = the invoice concerns a local-government sub-unit
     gv: int = 2  # 1 = the buyer is a VAT-group member
 
@@ -243,7 +230,7 @@ class CorrectedInvoice:
     issue_date: date  # DataWystFaKorygowanej
     number: str  # NrFaKorygowanej
     ksef_number: str | None = None  # NrKSeF=1 + NrKSeFFaKorygowanej
-    outside_ksef: bool = False  # NrKSeFN=1: the original was issued outside KSeF (FACTS §6.5)
+    outside_ksef: bool = False  # NrKSeFN=1: the original was issued outside KSeF (FA(3) XSD, DaneFaKorygowanej)
 
 
 @dataclass(kw_only=True)
@@ -322,7 +309,7 @@ class Invoice:
 # Characters and value formatting
 # --------------------------------------------------------------------------------------------
 
-# FACTS §6.4: "discouraged" code points KSeF refuses (plus the last two of every plane).
+# ksef-docs faktury/weryfikacja-faktury.md: "discouraged" code points KSeF refuses (plus the last two of every plane).
 _DISCOURAGED = "\x7f-\x84\x86-\x9f\ufdd0-\ufdef" + "".join(
     chr(plane * 0x10000 + 0xFFFE) + chr(plane * 0x10000 + 0xFFFF) for plane in range(17)
 )
@@ -514,11 +501,25 @@ def _build_seller(root, seller):
 def _build_buyer(root, buyer):
     if not isinstance(buyer, Buyer):
         raise Fa3Error("buyer must be a Buyer")
-    nip = _text(buyer.nip, "buyer.nip")
-    eu_country = _text(buyer.eu_country, "buyer.eu_country")
-    eu_vat_number = _text(buyer.eu_vat_number, "buyer.eu_vat_number")
-    tax_id = _text(buyer.tax_id, "buyer.tax_id")
-    tax_id_country = _text(buyer.tax_id_country, "buyer.tax_id_country")
+    podmiot = _sub(root, "Podmiot2")
+    _build_identification(podmiot, buyer, "buyer")
+    if buyer.address is not None:
+        _build_address(podmiot, "Adres", buyer.address, "buyer.address")
+    _build_contact(podmiot, buyer, "buyer")
+    _sub_opt(podmiot, "NrKlienta", _text(buyer.customer_number, "buyer.customer_number"))
+    for name, value in (("JST", buyer.jst), ("GV", buyer.gv)):
+        if value not in (1, 2):
+            raise Fa3Error("buyer.%s must be 1 or 2, got %r" % (name.lower(), value))
+        _sub(podmiot, name, str(value))
+
+
+def _build_identification(podmiot, party, where):
+    """DaneIdentyfikacyjne of a ``Party`` (XSD TPodmiot2/TPodmiot3): one kind of identification, or BrakID."""
+    nip = _text(party.nip, where + ".nip")
+    eu_country = _text(party.eu_country, where + ".eu_country")
+    eu_vat_number = _text(party.eu_vat_number, where + ".eu_vat_number")
+    tax_id = _text(party.tax_id, where + ".tax_id")
+    tax_id_country = _text(party.tax_id_country, where + ".tax_id_country")
     kinds = [
         kind
         for kind, used in (
@@ -529,32 +530,23 @@ def _build_buyer(root, buyer):
         if used
     ]
     if len(kinds) > 1:
-        raise Fa3Error("buyer has more than one kind of identification: %s (use exactly one)" % ", ".join(kinds))
-    podmiot = _sub(root, "Podmiot2")
+        raise Fa3Error("%s has more than one kind of identification: %s (use exactly one)" % (where, ", ".join(kinds)))
     ident = _sub(podmiot, "DaneIdentyfikacyjne")
     if nip is not None:
         _sub(ident, "NIP", nip)
     elif eu_country is not None or eu_vat_number is not None:
         if eu_country is None or eu_vat_number is None:
-            raise Fa3Error("buyer.eu_country and buyer.eu_vat_number must be given together")
+            raise Fa3Error("%s.eu_country and %s.eu_vat_number must be given together" % (where, where))
         _sub(ident, "KodUE", eu_country)
         _sub(ident, "NrVatUE", eu_vat_number)
     elif tax_id is not None:
         _sub_opt(ident, "KodKraju", tax_id_country)
         _sub(ident, "NrID", tax_id)
     elif tax_id_country is not None:
-        raise Fa3Error("buyer.tax_id_country needs buyer.tax_id")
+        raise Fa3Error("%s.tax_id_country needs %s.tax_id" % (where, where))
     else:
         _sub(ident, "BrakID", "1")
-    _sub_opt(ident, "Nazwa", _text(buyer.name, "buyer.name"))
-    if buyer.address is not None:
-        _build_address(podmiot, "Adres", buyer.address, "buyer.address")
-    _build_contact(podmiot, buyer, "buyer")
-    _sub_opt(podmiot, "NrKlienta", _text(buyer.customer_number, "buyer.customer_number"))
-    for name, value in (("JST", buyer.jst), ("GV", buyer.gv)):
-        if value not in (1, 2):
-            raise Fa3Error("buyer.%s must be 1 or 2, got %r" % (name.lower(), value))
-        _sub(podmiot, name, str(value))
+    _sub_opt(ident, "Nazwa", _text(party.name, where + ".name"))
 
 
 # (net, vat, vat in PLN) element groups that form an XSD sequence: net and vat go together.
@@ -654,7 +646,7 @@ def _build_correction(fa, correction):
         elif original.outside_ksef:
             _sub(dane, "NrKSeFN", "1")
         else:
-            # FACTS §6.5: NrKSeFN is not "offline, not numbered yet"; hold the correction instead.
+            # FA(3) XSD (DaneFaKorygowanej): NrKSeFN is not "offline, not numbered yet"; hold the correction instead.
             raise Fa3Error(
                 "%s has no ksef_number: wait until the original has its KSeF number, "
                 "or set outside_ksef=True if it was issued outside KSeF" % where
@@ -931,7 +923,8 @@ def _line_of(text, offset):
 
 
 def check_file(xml_bytes):
-    """The file-level rules KSeF applies before the schema (FACTS §6.4, §4.12)."""
+    """The file-level rules KSeF applies before the schema (ksef-docs ``faktury/weryfikacja-faktury.md``,
+    ``limity/limity.md``)."""
     return _check_file(xml_bytes)[0]
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from . import fa3
+from .fa3_party import Party
 
 # TRolaPodmiotu3 codes.
 ROLE_FACTOR = 1
@@ -35,23 +36,13 @@ ORDER_KINDS = ("ZAL", "KOR_ZAL")
 
 
 @dataclass(kw_only=True)
-class ThirdParty:
-    """Podmiot3.  Identification as for ``fa3.Buyer`` (one kind, or none: BrakID=1); then either
-    ``role`` (a ``TRolaPodmiotu3`` code) or ``other_role`` (RolaInna=1 + OpisRoli)."""
+class ThirdParty(Party):
+    """Podmiot3: a ``Party`` (identification as for ``fa3.Buyer``: one kind, or none: BrakID=1);
+    then either ``role`` (a ``TRolaPodmiotu3`` code) or ``other_role`` (RolaInna=1 + OpisRoli)."""
 
-    name: str | None = None
-    nip: str | None = None
-    eu_country: str | None = None
-    eu_vat_number: str | None = None
-    tax_id: str | None = None
-    tax_id_country: str | None = None
-    address: object = None  # fa3.Address
-    email: str | None = None
-    phone: str | None = None
     role: int | None = None
     other_role: str | None = None
     share: Decimal | None = None  # Udzial, % of an additional buyer (role 4)
-    customer_number: str | None = None  # NrKlienta
 
 
 @dataclass(kw_only=True)
@@ -88,43 +79,22 @@ class Order:
     lines: list = field(default_factory=list)  # of OrderLine, 1..10000
 
 
-def _identification(parent, party, where):
-    nip = fa3._text(party.nip, where + ".nip")
-    eu_country = fa3._text(party.eu_country, where + ".eu_country")
-    eu_vat_number = fa3._text(party.eu_vat_number, where + ".eu_vat_number")
-    tax_id = fa3._text(party.tax_id, where + ".tax_id")
-    tax_id_country = fa3._text(party.tax_id_country, where + ".tax_id_country")
-    kinds = [used for used in (nip is not None, eu_country or eu_vat_number, tax_id or tax_id_country) if used]
-    if len(kinds) > 1:
-        raise fa3.Fa3Error("%s has more than one kind of identification (use exactly one)" % where)
-    ident = fa3._sub(parent, "DaneIdentyfikacyjne")
-    if nip is not None:
-        fa3._sub(ident, "NIP", nip)
-    elif eu_country or eu_vat_number:
-        if not (eu_country and eu_vat_number):
-            raise fa3.Fa3Error("%s.eu_country and .eu_vat_number must be given together" % where)
-        fa3._sub(ident, "KodUE", eu_country)
-        fa3._sub(ident, "NrVatUE", eu_vat_number)
-    elif tax_id is not None:
-        fa3._sub_opt(ident, "KodKraju", tax_id_country)
-        fa3._sub(ident, "NrID", tax_id)
-    elif tax_id_country is not None:
-        raise fa3.Fa3Error("%s.tax_id_country needs .tax_id" % where)
-    else:
-        fa3._sub(ident, "BrakID", "1")
-    fa3._sub_opt(ident, "Nazwa", fa3._text(party.name, where + ".name"))
+def _items(items, name, kind, kind_text):
+    """(where, item) for each of the 0..100 ``items`` the XSD allows, each checked to be a ``kind``."""
+    if len(items) > 100:
+        raise fa3.Fa3Error("%s: FA(3) takes at most 100, got %d" % (name, len(items)))
+    for index, item in enumerate(items):
+        where = "%s[%d]" % (name, index)
+        if not isinstance(item, kind):
+            raise fa3.Fa3Error("%s must be %s" % (where, kind_text))
+        yield where, item
 
 
 def build_third_parties(root, parties):
     """Podmiot3 elements (0..100), after Podmiot2."""
-    if len(parties) > 100:
-        raise fa3.Fa3Error("third_parties: FA(3) takes at most 100, got %d" % len(parties))
-    for index, party in enumerate(parties):
-        where = "third_parties[%d]" % index
-        if not isinstance(party, ThirdParty):
-            raise fa3.Fa3Error("%s must be a ThirdParty" % where)
+    for where, party in _items(parties, "third_parties", ThirdParty, "a ThirdParty"):
         podmiot = fa3._sub(root, "Podmiot3")
-        _identification(podmiot, party, where)
+        fa3._build_identification(podmiot, party, where)
         if party.address is not None:
             fa3._build_address(podmiot, "Adres", party.address, where + ".address")
         fa3._build_contact(podmiot, party, where)
@@ -150,12 +120,7 @@ def build_advance_invoices(fa, invoice):
         raise fa3.Fa3Error("advance_invoices are only for %s invoices (kind=%r)" % (", ".join(ADVANCE_REFERENCE_KINDS), invoice.kind))
     if invoice.kind in SETTLEMENT_KINDS and not advances:
         raise fa3.Fa3Error("a settlement (ROZ) invoice must name the advance invoices it settles (advance_invoices)")
-    if len(advances) > 100:
-        raise fa3.Fa3Error("advance_invoices: FA(3) takes at most 100, got %d" % len(advances))
-    for index, advance in enumerate(advances):
-        where = "advance_invoices[%d]" % index
-        if not isinstance(advance, AdvanceInvoice):
-            raise fa3.Fa3Error("%s must be an AdvanceInvoice" % where)
+    for where, advance in _items(advances, "advance_invoices", AdvanceInvoice, "an AdvanceInvoice"):
         ksef_number = fa3._text(advance.ksef_number, where + ".ksef_number")
         number = fa3._text(advance.number, where + ".number")
         element = fa3._sub(fa, "FakturaZaliczkowa")

@@ -1,4 +1,5 @@
-"""KSeF numbers: ``NNNNNNNNNN-YYYYMMDD-XXXXXXXXXXXX-CC`` (FACTS §4.10).
+"""KSeF numbers: ``NNNNNNNNNN-YYYYMMDD-XXXXXXXXXXXX-CC`` (the Ministry's
+ksef-docs ``faktury/numer-ksef.md``; OpenAPI ``KsefNumber``).
 
 The seller NIP, the date the invoice was accepted for processing, 12 uppercase hex digits
 chosen by KSeF, and a CRC-8 (polynomial 0x07, initial value 0, no reflection, no final XOR)

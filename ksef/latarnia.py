@@ -1,4 +1,6 @@
-"""Client of "Latarnia", the public KSeF availability and failure notice API (FACTS §1.8).
+"""Client of "Latarnia", the public KSeF availability and failure notice API the VAT act
+(art. 106ne) requires; its addresses and wire format follow the Ministry's C# client
+(`KSeF.Client/Clients/LighthouseClient.cs`, `KSeF.Client.Core/Models/Lighthouse/`).
 
 ``GET /status`` gives ``{status, messages[]}`` with ``status`` in AVAILABLE, MAINTENANCE,
 FAILURE, TOTAL_FAILURE; ``GET /messages`` the list of notices. Each notice carries the event
@@ -14,17 +16,12 @@ import logging
 
 import requests
 
-from . import safehttp
+from . import environments, safehttp
 from .client import parse_datetime
 
 _logger = logging.getLogger(__name__)
 
-ENVIRONMENTS = {
-    "test": "https://api-latarnia-test.ksef.mf.gov.pl",
-    # The docs name no DEMO Latarnia; DEMO mirrors production, so we follow the TEST one.
-    "demo": "https://api-latarnia-test.ksef.mf.gov.pl",
-    "production": "https://api-latarnia.ksef.mf.gov.pl",
-}
+ENVIRONMENTS = environments.LATARNIA
 
 AVAILABLE = "AVAILABLE"
 MAINTENANCE = "MAINTENANCE"
@@ -113,13 +110,7 @@ class LatarniaStatus:
 
 class LatarniaClient:
     def __init__(self, environment="test", base_url=None, timeout=10.0, session=None):
-        if base_url is None:
-            try:
-                base_url = ENVIRONMENTS[environment]
-            except KeyError:
-                raise ValueError("unknown Latarnia environment %r; use one of %s or base_url="
-                                 % (environment, ", ".join(ENVIRONMENTS))) from None
-        self.base_url = safehttp.http_url(base_url).rstrip("/")
+        self.base_url = environments.service_url(ENVIRONMENTS, environment, base_url, "Latarnia")
         self.timeout = safehttp.check_timeout(timeout)
         self.http = session or requests.Session()
 

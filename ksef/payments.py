@@ -121,25 +121,10 @@ def create_collective_identifier(client, invoices):
 
 def collective_identifier_invoices(client, number, page_size=200):
     """The invoices of identifier ``number`` (every page): dicts as KSeF returns them."""
-    items, token = [], None
-    while True:
-        headers = {"x-continuation-token": token} if token else None
-        data = client._request("GET", "/collective-identifiers/%s/invoices" % number,
-                               params={"pageSize": page_size}, headers=headers).json()
-        items += data.get("invoices") or []
-        token = data.get("continuationToken")
-        if not token:
-            return items
+    return list(client.continued("/collective-identifiers/%s/invoices" % number, "invoices", page_size))
 
 
 def collective_identifiers_of_invoice(client, ksef_number, page_size=200):
     """The identifiers an invoice belongs to (every page)."""
-    items, token = [], None
-    while True:
-        headers = {"x-continuation-token": token} if token else None
-        data = client._request("GET", "/collective-identifiers/ksef/%s" % ksef_number,
-                               params={"pageSize": page_size}, headers=headers).json()
-        items += data.get("collectiveIdentifiers") or []
-        token = data.get("continuationToken")
-        if not token:
-            return items
+    return list(client.continued("/collective-identifiers/ksef/%s" % ksef_number, "collectiveIdentifiers",
+                                 page_size))

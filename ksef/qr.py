@@ -1,4 +1,5 @@
-"""KSeF verification QR codes: KOD I (invoice) and KOD II (issuer certificate) (FACTS §3).
+"""KSeF verification QR codes: KOD I (invoice) and KOD II (issuer certificate) (the Ministry's
+ksef-docs ``kody-qr.md``).
 
 KOD I:  {base}/invoice/{sellerNip}/{DD-MM-YYYY}/{sha256 base64url}
 KOD II: {base}/certificate/{ctxType}/{ctxValue}/{sellerNip}/{serial}/{sha256 base64url}/{signature}
@@ -9,7 +10,8 @@ as IEEE P1363 r||s for EC keys. Everything is Base64URL without padding. The QR 
 what is signed, so a KOD II made for the test environment is not valid in production.
 
 The hash is that of the exact file bytes sent to KSeF: build the URLs from the stored bytes
-(or their stored hash), never from a re-serialised document (FACTS §7 rule 4).
+(or their stored hash), never from a re-serialised document (ksef-docs ``kody-qr.md``: the hash is
+the SHA-256 of the file sent).
 """
 import collections
 import datetime

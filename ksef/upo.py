@@ -1,4 +1,5 @@
-"""UPO (Urzędowe Poświadczenie Odbioru) documents in the v4-3 structure (FACTS §4.11).
+"""UPO (Urzędowe Poświadczenie Odbioru) documents in the v4-3 structure (the Ministry's
+ksef-docs ``faktury/upo/schemy/upo-v4-3.xsd``).
 
 ``build_upo`` writes a UPO for one invoice (one ``Dokument``) or one page of a session UPO
 (``OpisPotwierdzenia`` + up to 10,000 ``Dokument``), ``parse_upo`` reads one back.

@@ -1,4 +1,5 @@
-"""Enveloped XAdES-BES signatures for the KSeF ``AuthTokenRequest`` (FACTS §4.2 a).
+"""Enveloped XAdES-BES signatures for the KSeF ``AuthTokenRequest`` (the Ministry's
+ksef-docs ``auth/podpis-xades.md``).
 
 Written from the W3C XML-DSig and ETSI XAdES rules with lxml + cryptography only:
 

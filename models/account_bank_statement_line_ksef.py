@@ -4,34 +4,10 @@ and whether to reconcile automatically. The text of the line (label, reference, 
 for KSeF numbers (CRC checked) and collective identifiers; the open invoices or bills they name
 are reconciled with the line when the amounts agree. Odoo Community has no matching engine
 (Enterprise's bank reconciliation widget has), so the rule is applied here."""
-from odoo import _, api, fields, models
+from odoo import _, api, models
 from odoo.exceptions import UserError
 
 from ..ksef import payments as ksef_payments
-
-
-class AccountReconcileModel(models.Model):
-    _inherit = "account.reconcile.model"
-
-    l10n_pl_ksef_match_ksef_number = fields.Boolean(
-        string="Match KSeF numbers",
-        help="Match bank statement lines to the invoices and bills whose KSeF number (or KSeF collective "
-             "identifier) the line's label, reference or notes name, when the amounts agree.")
-
-    @api.model
-    def _l10n_pl_ksef_default_model(self, company):
-        """The company's KSeF rule; created (auto-validating) the first time it is needed."""
-        Model = self.sudo().with_company(company)
-        rule = Model.with_context(active_test=False).search(
-            [("company_id", "=", company.id), ("l10n_pl_ksef_match_ksef_number", "=", True)], limit=1)
-        if not rule:
-            rule = Model.create({
-                "name": _("KSeF number (art. 108g)"), "company_id": company.id, "rule_type": "invoice_matching",
-                "auto_reconcile": True, "l10n_pl_ksef_match_ksef_number": True, "sequence": 1,
-                "match_text_location_label": True, "match_text_location_reference": True,
-                "match_text_location_note": True,
-            })
-        return rule
 
 
 class AccountBankStatementLine(models.Model):

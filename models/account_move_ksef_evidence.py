@@ -203,17 +203,5 @@ class AccountMove(models.Model):
         }
 
 
-class L10nPlKsefJpkPeriod(models.Model):
-    _inherit = "l10n_pl_ksef.jpk.period"
-
-    def action_l10n_pl_ksef_evidence_pack(self):
-        """The evidence pack of the invoices of this period issued offline."""
-        self.ensure_one()
-        moves = self.line_ids.move_id.filtered(lambda m: m.l10n_pl_ksef_offline_mode)
-        if not moves:
-            raise UserError(_("JPK_VAT period %(period)s has no invoice issued offline.", period=self.name))
-        return moves.action_l10n_pl_ksef_evidence_pack()
-
-
 def _json(value):
     return json.dumps(value, ensure_ascii=False, indent=2, default=str).encode("utf-8")

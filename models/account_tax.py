@@ -1,7 +1,7 @@
 from odoo import fields, models
 
 # FA(3) TStawkaPodatku: the rate code written in P_12 of each line, which also decides the
-# P_13_x/P_14_x total the line's amounts go to (FACTS §6.4).
+# P_13_x/P_14_x total the line's amounts go to (FA(3) XSD, ``TStawkaPodatku``).
 KSEF_RATE_SELECTION = [
     ("23", "23%"),
     ("22", "22%"),

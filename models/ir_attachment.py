@@ -8,7 +8,7 @@ from ..ksef import fa3
 
 _logger = logging.getLogger(__name__)
 
-# The official FA(3) schema and the base types it imports (FACTS §6.1).
+# The official FA(3) schema and the base types it imports (``schemat_FA(3)_v1-0E.xsd``).
 FA3_XSD_PREFIX = "l10n_pl_ksef"
 FA3_MAIN_XSD = "schemat_FA(3)_v1-0E.xsd"
 FA3_XSD_URLS = {

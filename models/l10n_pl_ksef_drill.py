@@ -16,22 +16,25 @@ Safety, checked in one place each:
   saved on the drill (administrators only) and restored at the end: only from a snapshot Start
   really took, never over a value an administrator changed meanwhile, and wiped once restored;
 * drill invoices are cancelled at the end, so they never count in the books.
+
+This file holds the drill and its steps, Start and End; beside it: ``l10n_pl_ksef_drill_simulator``
+(the drill's simulator), ``l10n_pl_ksef_drill_invoices`` (the real and drill invoices at Start and
+End), ``l10n_pl_ksef_drill_report`` (the report), ``l10n_pl_ksef_drill_guard`` (who writes what),
+and the other models' drill parts in ``res_company_ksef_drill``, ``account_journal_ksef_drill`` and
+``account_move_ksef_drill``.
 """
 import base64
 import datetime
 import json
 import logging
 import secrets
-from pathlib import Path
 
 import pytz
 
-from odoo import _, api, fields, models, tools
+from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
-from odoo.tools import SQL
 
 from ..ksef import devcerts, safeurl
-from ..ksef import errors as ksef_errors
 from . import ksef_messages
 
 _logger = logging.getLogger(__name__)
@@ -60,7 +63,6 @@ DEFAULT_SCRIPT = [
 # A drill ends by itself this long after its last step: a forgotten drill must not keep the
 # company on the simulator.
 AUTO_END_AFTER = datetime.timedelta(minutes=60)
-DRILL_JOURNAL_CODES = ("CWKS", "CWK2", "CWK3", "CWK4", "CWK5")
 WARSAW = pytz.timezone("Europe/Warsaw")
 # The company's connection as saved on the drill: company field -> drill field.
 SAVED_SETTINGS = {
@@ -76,24 +78,8 @@ SAVED_SETTINGS = {
 }
 
 
-def _launcher():
-    """The simulator launcher (imported late: the drill works with an already running simulator
-    as well, and a missing launcher must only fail the drill, not the module)."""
-    from ..ksef.simulator import launcher
-    return launcher
-
-
 def _iso_utc(moment):
     return moment.replace(tzinfo=datetime.timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-def _parse_utc(text):
-    if not text:
-        return False
-    moment = datetime.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    if moment.tzinfo:
-        moment = moment.astimezone(datetime.timezone.utc).replace(tzinfo=None)
-    return moment.replace(microsecond=0)
 
 
 class L10nPlKsefDrillStep(models.Model):
@@ -265,56 +251,6 @@ class L10nPlKsefDrill(models.Model):
         if not (self.env.su or user.has_group("l10n_pl_ksef.group_l10n_pl_ksef_manager") or user.has_group("base.group_system")):
             raise AccessError(_("Only a KSeF manager (accounting administrator) can start or end a KSeF drill."))
 
-    # ---- simulator -------------------------------------------------------------------------
-
-    def _l10n_pl_ksef_state_path(self):
-        self.ensure_one()
-        port = int(self.simulator_url.strip().rstrip("/").rsplit(":", 1)[-1])   # checked: a loopback URL's port
-        folder = Path(tools.config["data_dir"]) / "l10n_pl_ksef"
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder / ("drill-simulator-%s.sqlite" % port)
-
-    def _l10n_pl_ksef_simulator_call(self, what, *args):
-        """Call the simulator launcher; its trouble becomes a UserError naming the drill: one
-        translated sentence per request, the launcher's (English) message last as the detail."""
-        self.ensure_one()
-        try:
-            launcher = _launcher()
-            return getattr(launcher, what)(*args, secret=self.sudo().control_secret or None)
-        except ImportError as error:
-            raise UserError(_("The KSeF simulator is not available on this server, so drill %(drill)s cannot use "
-                              "it. Technical details: %(detail)s", drill=self.name, detail=error)) from None
-        except Exception as error:  # noqa: BLE001 - SimulatorControlError, connection errors
-            raise UserError(_("%(message)s Technical details: %(detail)s",
-                              message=self._l10n_pl_ksef_simulator_trouble(what), detail=error)) from None
-
-    def _l10n_pl_ksef_simulator_trouble(self, what):
-        """What the simulator failed to do for the drill, as one sentence (``what``: a launcher call)."""
-        url, drill = self.simulator_url, self.name
-        troubles = {
-            "ensure_running": _("The KSeF simulator at %(url)s could not be started for drill %(drill)s.",
-                                url=url, drill=drill),
-            "register_token": _("The KSeF simulator at %(url)s did not accept the login token of drill %(drill)s.",
-                                url=url, drill=drill),
-            "set_script": _("The KSeF simulator at %(url)s did not accept the outage script of drill %(drill)s.",
-                            url=url, drill=drill),
-            "get_script": _("The KSeF simulator at %(url)s did not tell which steps of drill %(drill)s it has "
-                            "played.", url=url, drill=drill),
-            "advance_script": _("The KSeF simulator at %(url)s did not play the next step of drill %(drill)s.",
-                                url=url, drill=drill),
-            "clear_script": _("The KSeF simulator at %(url)s did not clear the outage script of drill %(drill)s.",
-                              url=url, drill=drill),
-            "reset_faults": _("The KSeF simulator at %(url)s did not end the simulated outage of drill %(drill)s.",
-                              url=url, drill=drill),
-        }
-        return troubles.get(what) or _("The KSeF simulator at %(url)s did not do what drill %(drill)s asked.",
-                                       url=url, drill=drill)
-
-    def _l10n_pl_ksef_simulator_reset(self):
-        """Forget the previous drill's invoices, sessions and Latarnia notices (keys and tokens stay)."""
-        self.ensure_one()
-        _launcher().reset(self.simulator_url, secret=self.sudo().control_secret or None)
-
     # ---- start -------------------------------------------------------------------------------
 
     def action_l10n_pl_ksef_drill_start(self):
@@ -322,22 +258,6 @@ class L10nPlKsefDrill(models.Model):
         for drill in self:
             drill.sudo()._l10n_pl_ksef_start()
         return True
-
-    def _l10n_pl_ksef_check_simulator_not_in_use(self):
-        """A drill resets its simulator: never one that a company uses as its KSeF (e.g. the demo's)."""
-        def address(url):
-            return (url or "").strip().rstrip("/").lower()
-
-        mine = address(self.simulator_url)
-        users = self.env["res.company"].sudo().search([("l10n_pl_ksef_base_url", "!=", False)]).filtered(
-            lambda company: address(company.l10n_pl_ksef_base_url) == mine)
-        if users:
-            raise UserError(_(
-                "Drill %(drill)s cannot use the KSeF simulator at %(url)s: %(company)s works with it as its "
-                "KSeF, and a drill clears its simulator. Give the drill a simulator of its own (another port, e.g. "
-                "%(default)s; it is started automatically).",
-                drill=self.name, url=self.simulator_url, company=self._l10n_pl_ksef_company_label(users[0]),
-                default=DEFAULT_SIMULATOR_URL))
 
     def _l10n_pl_ksef_start(self):
         """Runs as superuser (the company's secrets are written); the caller's rights are checked."""
@@ -418,40 +338,6 @@ class L10nPlKsefDrill(models.Model):
             end=self.env["account.move"]._l10n_pl_ksef_moment_text(end_by)))
         return True
 
-    def _l10n_pl_ksef_check_real_invoices(self, end_by):
-        """A real invoice waiting offline whose deadline falls before the drill ends could not be
-        sent in time (real invoices wait while the drill runs): refuse, naming them."""
-        company = self.company_id
-        end_day = pytz.utc.localize(end_by).astimezone(WARSAW).date()
-        Move = self.env["account.move"]
-        waiting = Move.search([
-            ("company_id", "=", company.id), ("state", "=", "posted"), ("l10n_pl_ksef_drill_id", "=", False),
-            ("l10n_pl_ksef_state", "=", "offline"), ("l10n_pl_ksef_deadline", "!=", False),
-            ("l10n_pl_ksef_deadline", "<=", end_day)], order="l10n_pl_ksef_deadline, id")
-        in_flight = Move.search([
-            ("company_id", "=", company.id), ("l10n_pl_ksef_drill_id", "=", False),
-            ("l10n_pl_ksef_state", "=", "sending")], order="id")
-        unsettled = self.env["l10n_pl_ksef.session"].search_count([
-            ("company_id", "=", company.id), ("engine", "=", True), ("journal_state", "in", ("opened", "closed"))])
-        if in_flight or unsettled:
-            # Their verdict must come from the real KSeF, not from the simulator.
-            raise UserError(_(
-                "The drill cannot start yet: KSeF has not given its verdict on some invoices of company "
-                "%(company)s (%(invoices)s). The sending asks KSeF again within minutes; start the drill "
-                "when no invoice is 'Sent, awaiting KSeF'.",
-                company=company.name, invoices=", ".join(in_flight.mapped("name")) or _("a submission session")))
-        if waiting:
-            lines = []
-            for move in waiting:   # _() reads the language from its caller's frame: not in a comprehension
-                lines.append(_("- %(invoice)s (deadline %(deadline)s)", invoice=move.name,
-                               deadline=move.l10n_pl_ksef_deadline))
-            raise UserError(_(
-                "The drill cannot start: company %(company)s has invoices issued offline that must reach KSeF "
-                "before the drill would end (%(end)s), and real invoices wait while a drill runs. Send them to "
-                "KSeF first:\n%(invoices)s",
-                company=company.name, end=end_day,
-                invoices="\n".join(lines)))
-
     def _l10n_pl_ksef_make_drill_certificate(self, company, nip):
         """A self-made Offline certificate for the drill: drill invoices are never signed with the
         company's real key, so a drill QR code can never pass for a real one."""
@@ -489,20 +375,6 @@ class L10nPlKsefDrill(models.Model):
         for drill in self.filtered(lambda d: d.state == "running"):
             drill.sudo()._l10n_pl_ksef_refresh_steps()
         return True
-
-    def _l10n_pl_ksef_refresh_steps(self):
-        """Copy the simulator's applied times onto the steps."""
-        self.ensure_one()
-        script = self._l10n_pl_ksef_simulator_call("get_script", self.simulator_url)
-        applied = {step.get("id"): _parse_utc(step.get("appliedAt")) for step in (script or {}).get("steps", [])}
-        for step in self.step_ids:
-            at = applied.get(step._l10n_pl_ksef_script_id())
-            if at and step.applied_at != at:
-                step.applied_at = at
-                self.message_post(body=_("Simulator: %(step)s (at %(time)s).",
-                                         step=step._l10n_pl_ksef_label(),
-                                         time=self.env["account.move"]._l10n_pl_ksef_moment_text(at)))
-        return script
 
     # ---- end ---------------------------------------------------------------------------------
 
@@ -639,57 +511,6 @@ class L10nPlKsefDrill(models.Model):
         self.write({**{drill_field: False for drill_field in SAVED_SETTINGS.values()},
                     "saved_snapshot": False, "applied_settings": False})
 
-    def _l10n_pl_ksef_end_simulator(self):
-        for step in ("clear_script", "reset_faults"):
-            try:
-                self._l10n_pl_ksef_simulator_call(step, self.simulator_url)
-            except UserError as error:
-                _logger.info("KSeF drill %s: simulator not cleaned up (%s): %s", self.id, step, error)
-        if self.simulator_pid:
-            _launcher().stop(self.simulator_pid)
-        self.write({"simulator_pid": 0, "control_secret": False})
-
-    def _l10n_pl_ksef_end_invoices(self):
-        Move = self.env["account.move"]
-        drill_moves = Move.search([("l10n_pl_ksef_drill_id", "=", self.id), ("state", "!=", "cancel")])
-        drill_moves.with_context(l10n_pl_ksef_drill_closing=True).button_cancel()
-        # The simulator's KSeF numbers are not real ones and must never block a real number (the
-        # report and the chatter keep them).
-        Move.search([("l10n_pl_ksef_drill_id", "=", self.id), ("l10n_pl_ksef_number", "!=", False)]) \
-            ._l10n_pl_ksef_write({"l10n_pl_ksef_number": False})
-        if self.journal_id:
-            # Outside drills nobody can pick the drill journal.
-            self.journal_id.active = False
-        if self.drill_certificate_id:
-            certificate = self.drill_certificate_id
-            self.drill_certificate_id = False
-            certificate.active = False
-
-    def _l10n_pl_ksef_end_real_invoices(self):
-        # Real invoices waited during the drill: their deadlines under the real environment, then send.
-        company = self.company_id
-        Move = self.env["account.move"]
-        waiting = Move.search([("company_id", "=", company.id), ("l10n_pl_ksef_state", "=", "offline"),
-                               ("l10n_pl_ksef_drill_id", "=", False)])
-        waiting._l10n_pl_ksef_recompute_deadlines()
-        if Move.search_count([("company_id", "=", company.id), ("state", "=", "posted"),
-                              ("l10n_pl_ksef_state", "in", ("to_send", "offline"))], limit=1):
-            Move._l10n_pl_ksef_engine_arm(fields.Datetime.now())
-
-    def _l10n_pl_ksef_forget_simulated_events(self):
-        """The drill's Latarnia notices (environment 'simulator', stored since the start) go: the
-        simulator forgets them too, and the next drill's notices reuse their numbers."""
-        Event = self.env["l10n_pl_ksef.event"].with_context(active_test=False)
-        events = Event.search([("source", "=", "latarnia"), ("environment", "=", "simulator"),
-                               ("id", ">", self.event_floor_id)])
-        if not events:
-            return
-        Move = self.env["account.move"]
-        Move.search([("l10n_pl_ksef_offline_event_id", "in", events.ids)]).filtered(
-            "l10n_pl_ksef_drill_id")._l10n_pl_ksef_write({"l10n_pl_ksef_offline_event_id": False})
-        still_used = Move.search([("l10n_pl_ksef_offline_event_id", "in", events.ids)]).l10n_pl_ksef_offline_event_id
-        (events - still_used).with_context(l10n_pl_ksef_no_deadline_recompute=True).unlink()
-
     @api.model
     def _cron_l10n_pl_ksef_drill_autoend(self):
         drills = self.sudo().search([("state", "=", "running"), ("end_by", "<=", fields.Datetime.now())])
@@ -708,50 +529,6 @@ class L10nPlKsefDrill(models.Model):
         if cron and self.end_by:
             cron.sudo()._trigger(self.end_by)
 
-    # ---- the report --------------------------------------------------------------------------
-
-    def _l10n_pl_ksef_report_rows(self):
-        """One dict per drill invoice (issue order), before the invoices are cancelled."""
-        self.ensure_one()
-        env = ksef_messages.user_language_env(self.env)   # like _(): the user's language in a cron job too
-        modes = dict(env["account.move"]._fields["l10n_pl_ksef_offline_mode"]._description_selection(env))
-        states = dict(env["account.move"]._fields["l10n_pl_ksef_state"]._description_selection(env))
-        rows = []
-        moves = self.env["account.move"].search([("l10n_pl_ksef_drill_id", "=", self.id)], order="id")
-        for move in moves:
-            submitted_at = move.l10n_pl_ksef_acquisition_date if move.l10n_pl_ksef_state == "accepted" else False
-            deadline = move.l10n_pl_ksef_deadline
-            if move.l10n_pl_ksef_state == "outside":
-                in_time = True   # total failure: never sent, nothing to be late for
-            elif not submitted_at:
-                in_time = False
-            elif deadline:
-                in_time = pytz.utc.localize(submitted_at).astimezone(WARSAW).date() <= deadline
-            else:
-                in_time = True
-            rows.append({
-                "move_id": move.id,
-                "number": move.name or _("(draft)"),
-                "customer": move.partner_id.display_name or "",
-                "created_by": move.create_uid.name or "",
-                "posted_by": move.l10n_pl_ksef_drill_posted_by_id.name or "",
-                "sent_by": move.l10n_pl_ksef_drill_sent_by_id.name or "",
-                "issued": (_("Offline: %s", modes.get(move.l10n_pl_ksef_offline_mode))
-                           if move.l10n_pl_ksef_offline_mode else
-                           _("Online") if move.state == "posted" else _("Not posted")),
-                "offline": bool(move.l10n_pl_ksef_offline_mode),
-                "issued_offline_at": move.l10n_pl_ksef_offline_issued_at,
-                "deadline": deadline,
-                # a trainer sees why it moved (e.g. the announced failure), not just that it did
-                "deadline_reason": move.l10n_pl_ksef_deadline_reason or "",
-                "ksef_state": states.get(move.l10n_pl_ksef_state, _("Not sent")),
-                "ksef_number": move.l10n_pl_ksef_number or "",
-                "submitted_at": submitted_at,
-                "in_time": in_time,
-            })
-        return rows
-
-
 def _l10n_pl_ksef_error_text(error):
     """One line about ``error`` for the drill's problems (a UserError's message, else its kind)."""
     if isinstance(error, (UserError, ValidationError, AccessError)):
@@ -769,198 +546,3 @@ def _restored_value(company, field_name, value):
     if company._fields[field_name].type == "many2one":
         return value.id or False
     return value or False
-
-
-class ResCompanyKsefDrill(models.Model):
-    _inherit = "res.company"
-
-    l10n_pl_ksef_running_drill_id = fields.Many2one(
-        "l10n_pl_ksef.drill", string="Running KSeF drill", readonly=True, copy=False,
-        help="While set, the company works with the KSeF simulator and new customer invoices go to the drill journal.")
-    l10n_pl_ksef_drill_journal_id = fields.Many2one(
-        "account.journal", string="KSeF drill journal", readonly=True, copy=False)
-
-    def _l10n_pl_ksef_drill_journal(self):
-        """The company's "KSeF drill" sale journal (created on the first drill): its own code and so
-        its own numbering, never the real books' sequence."""
-        self.ensure_one()
-        journal = self.sudo().l10n_pl_ksef_drill_journal_id
-        if journal:
-            if not journal.active:
-                journal.active = True
-            return journal
-        Journal = self.env["account.journal"].sudo().with_company(self)
-        model = Journal.search([*Journal._check_company_domain(self), ("type", "=", "sale"),
-                                ("l10n_pl_ksef_drill", "=", False)], limit=1)
-        used = set(Journal.with_context(active_test=False).search(
-            [*Journal._check_company_domain(self)]).mapped("code"))
-        code = next((c for c in DRILL_JOURNAL_CODES if c not in used), None)
-        if not code:
-            raise UserError(_("Company %(company)s: no free journal code for the KSeF drill journal (tried %(codes)s).",
-                              company=self.name, codes=", ".join(DRILL_JOURNAL_CODES)))
-        journal = Journal.create({
-            "name": _("KSeF drill (not real invoices)"),
-            "code": code,
-            "type": "sale",
-            "company_id": self.id,
-            "l10n_pl_ksef_drill": True,
-            "refund_sequence": True,
-            "default_account_id": model.default_account_id.id or False,
-            "sequence": 1000,
-        })
-        self.sudo().l10n_pl_ksef_drill_journal_id = journal
-        return journal
-
-    def _l10n_pl_ksef_offline_readiness_checks(self):
-        """The panel's last-drill line also tells how that drill went."""
-        checks = super()._l10n_pl_ksef_offline_readiness_checks()
-        company = self.sudo()
-        drill = self.env["l10n_pl_ksef.drill"].sudo().search(
-            [("company_id", "=", company.id), ("state", "=", "done")], order="ended_at desc, id desc", limit=1)
-        for check in checks:
-            if check["key"] != "drill":
-                continue
-            if company.l10n_pl_ksef_running_drill_id:
-                check["text"] = _("A KSeF drill is running now (%(drill)s, until %(end)s).",
-                                  drill=company.l10n_pl_ksef_running_drill_id.name,
-                                  end=self.env["account.move"]._l10n_pl_ksef_moment_text(
-                                      company.l10n_pl_ksef_running_drill_id.end_by))
-            elif drill and company.l10n_pl_ksef_last_drill_date:
-                check["text"] = _("Last offline drill: %(date)s - %(summary)s",
-                                  date=self.env["account.move"]._l10n_pl_ksef_date_text(
-                                      company.l10n_pl_ksef_last_drill_date),
-                                  summary=drill.report_summary or "")
-        return checks
-
-    def action_l10n_pl_ksef_new_drill(self):
-        self.ensure_one()
-        return {
-            "type": "ir.actions.act_window",
-            "name": _("KSeF drill"),
-            "res_model": "l10n_pl_ksef.drill",
-            "view_mode": "form",
-            "context": {"default_company_id": self.id},
-            "target": "current",
-        }
-
-
-class AccountJournalKsefDrill(models.Model):
-    _inherit = "account.journal"
-
-    l10n_pl_ksef_drill = fields.Boolean(
-        string="KSeF drill journal", readonly=True, copy=False,
-        help="Invoices of this journal are drill invoices: never real, never sent to the real KSeF.")
-
-
-class AccountMoveKsefDrill(models.Model):
-    _inherit = "account.move"
-
-    l10n_pl_ksef_drill_id = fields.Many2one(
-        "l10n_pl_ksef.drill", string="KSeF drill", copy=False, readonly=True, index="btree_not_null",
-        ondelete="restrict", help="Issued during this KSeF drill: not a legal invoice.")
-    l10n_pl_ksef_drill_posted_by_id = fields.Many2one("res.users", string="Drill: posted by", copy=False, readonly=True)
-    l10n_pl_ksef_drill_sent_by_id = fields.Many2one("res.users", string="Drill: sent to KSeF by", copy=False,
-                                                    readonly=True)
-    l10n_pl_ksef_is_drill = fields.Boolean(string="Drill invoice", compute="_compute_l10n_pl_ksef_is_drill")
-
-    @api.depends("journal_id", "l10n_pl_ksef_drill_id")
-    def _compute_l10n_pl_ksef_is_drill(self):
-        for move in self:
-            move.l10n_pl_ksef_is_drill = bool(move.l10n_pl_ksef_drill_id or move.journal_id.l10n_pl_ksef_drill)
-
-    # ---- where new invoices go --------------------------------------------------------------
-
-    def _search_default_journal(self):
-        company = self.company_id or self.env.company
-        if self.is_sale_document(include_receipts=False) and not self.statement_line_ids:
-            drill = company.sudo().l10n_pl_ksef_running_drill_id
-            if drill and drill.journal_id:
-                return drill.journal_id.sudo(False)
-        return super()._search_default_journal()
-
-    def _post(self, soft=True):
-        drill_moves = self.filtered(lambda m: m.journal_id.l10n_pl_ksef_drill)
-        for move in drill_moves:
-            drill = move.company_id.sudo().l10n_pl_ksef_running_drill_id
-            if not drill or (move.l10n_pl_ksef_drill_id and move.l10n_pl_ksef_drill_id != drill):
-                raise UserError(_("Invoice %(invoice)s is in the KSeF drill journal %(journal)s, but no KSeF drill "
-                                  "is running for company %(company)s: drill invoices can only be issued during a "
-                                  "drill.", invoice=move.display_name, journal=move.journal_id.name,
-                                  company=move.company_id.name))
-        posted = super()._post(soft=soft)
-        for move in posted.filtered(lambda m: m.journal_id.l10n_pl_ksef_drill):
-            move.sudo()._l10n_pl_ksef_write({
-                "l10n_pl_ksef_drill_id": move.company_id.sudo().l10n_pl_ksef_running_drill_id.id,
-                "l10n_pl_ksef_drill_posted_by_id": self.env.uid,
-            })
-        return posted
-
-    # ---- the one safety rule ----------------------------------------------------------------
-
-    def _l10n_pl_ksef_drill_blocked(self):
-        """The invoices that must not talk to their company's current KSeF connection now, as
-        {move: reason}: real invoices while a drill runs (the connection is the simulator's), drill
-        invoices outside their running drill (the connection may be the real KSeF)."""
-        blocked = {}
-        for move in self:
-            drill = move.company_id.sudo().l10n_pl_ksef_running_drill_id
-            is_drill = move.l10n_pl_ksef_drill_id or move.journal_id.l10n_pl_ksef_drill
-            if drill and not is_drill:
-                blocked[move] = _(
-                    "Invoice %(invoice)s was not sent: a KSeF drill is running for company %(company)s until "
-                    "%(end)s, and during a drill the company talks to the KSeF simulator. Real invoices "
-                    "wait: post it to KSeF again once the drill has ended.",
-                    invoice=move.display_name, company=move.company_id.name,
-                    end=self.env["account.move"]._l10n_pl_ksef_moment_text(drill.end_by))
-            elif is_drill and (not drill or move.l10n_pl_ksef_drill_id != drill
-                               or not drill._l10n_pl_ksef_is_current_endpoint()):
-                # Whatever the flags say: a drill invoice talks to its drill's simulator and nothing else.
-                blocked[move] = _(
-                    "Invoice %(invoice)s is a KSeF drill invoice (not a legal invoice): it is never sent to KSeF "
-                    "outside its drill's simulator.", invoice=move.display_name)
-        return blocked
-
-    def _l10n_pl_ksef_drill_check(self):
-        blocked = self._l10n_pl_ksef_drill_blocked()
-        if blocked:
-            raise UserError("\n".join(blocked.values()))
-
-    def _l10n_pl_ksef_post(self):
-        self._l10n_pl_ksef_drill_check()
-        if self.l10n_pl_ksef_drill_id and not self.l10n_pl_ksef_drill_sent_by_id:
-            self.sudo()._l10n_pl_ksef_write({"l10n_pl_ksef_drill_sent_by_id": self.env.uid})
-        if (self.l10n_pl_ksef_drill_id and self.company_id._l10n_pl_ksef_sending_paused()
-                and self.l10n_pl_ksef_state in (False, "to_send")):
-            # The simulator announces a failure on its Latarnia but its API keeps answering: in a
-            # real failure KSeF takes nothing, so the drill invoice meets an unavailable KSeF.
-            return self._l10n_pl_ksef_handle_unreachable(ksef_errors.KsefUnavailable(
-                "KSeF drill: Latarnia announces that KSeF is not available"))
-        return super()._l10n_pl_ksef_post()
-
-    def _l10n_pl_ksef_update_status(self):
-        self._l10n_pl_ksef_drill_check()
-        return super()._l10n_pl_ksef_update_status()
-
-    def _l10n_pl_ksef_check_can_issue_offline(self, mode):
-        self._l10n_pl_ksef_drill_check()
-        return super()._l10n_pl_ksef_check_can_issue_offline(mode)
-
-    def _l10n_pl_ksef_recompute_deadlines(self, notify=True):
-        # While a drill runs, the company's events are the simulator's: real deadlines stay as they are.
-        blocked = self._l10n_pl_ksef_drill_blocked()
-        return super(AccountMoveKsefDrill, self.filtered(lambda m: m not in blocked))._l10n_pl_ksef_recompute_deadlines(
-            notify=notify)
-
-    @api.model
-    def _l10n_pl_ksef_engine_scope(self, company):
-        drill = company.sudo().l10n_pl_ksef_running_drill_id
-        if drill:
-            if not drill._l10n_pl_ksef_is_current_endpoint():
-                return SQL("FALSE")   # drill invoices go to the drill's simulator only, real ones wait
-            return SQL("m.l10n_pl_ksef_drill_id = %s", drill.id)
-        return SQL("m.l10n_pl_ksef_drill_id IS NULL")
-
-    def _l10n_pl_ksef_may_reset_to_draft(self):
-        # Only when the drill that issued it closes: drill invoices never count in the books.
-        # The context key alone can be sent over RPC: only the drill's end, running as superuser, counts.
-        return bool(self.l10n_pl_ksef_drill_id and self.env.su and self.env.context.get("l10n_pl_ksef_drill_closing"))

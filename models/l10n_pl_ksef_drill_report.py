@@ -8,7 +8,8 @@ import pytz
 
 from odoo import _, api, fields, models
 
-WARSAW = pytz.timezone("Europe/Warsaw")
+from . import ksef_messages
+from .l10n_pl_ksef_drill import WARSAW
 
 
 class L10nPlKsefDrillReportLine(models.Model):
@@ -109,3 +110,46 @@ class L10nPlKsefDrillReport(models.Model):
             "report_in_time_count": len(in_time),
             "report_all_in_time": all_in_time,
         })
+
+    # ---- the report --------------------------------------------------------------------------
+
+    def _l10n_pl_ksef_report_rows(self):
+        """One dict per drill invoice (issue order), before the invoices are cancelled."""
+        self.ensure_one()
+        env = ksef_messages.user_language_env(self.env)   # like _(): the user's language in a cron job too
+        modes = dict(env["account.move"]._fields["l10n_pl_ksef_offline_mode"]._description_selection(env))
+        states = dict(env["account.move"]._fields["l10n_pl_ksef_state"]._description_selection(env))
+        rows = []
+        moves = self.env["account.move"].search([("l10n_pl_ksef_drill_id", "=", self.id)], order="id")
+        for move in moves:
+            submitted_at = move.l10n_pl_ksef_acquisition_date if move.l10n_pl_ksef_state == "accepted" else False
+            deadline = move.l10n_pl_ksef_deadline
+            if move.l10n_pl_ksef_state == "outside":
+                in_time = True   # total failure: never sent, nothing to be late for
+            elif not submitted_at:
+                in_time = False
+            elif deadline:
+                in_time = pytz.utc.localize(submitted_at).astimezone(WARSAW).date() <= deadline
+            else:
+                in_time = True
+            rows.append({
+                "move_id": move.id,
+                "number": move.name or _("(draft)"),
+                "customer": move.partner_id.display_name or "",
+                "created_by": move.create_uid.name or "",
+                "posted_by": move.l10n_pl_ksef_drill_posted_by_id.name or "",
+                "sent_by": move.l10n_pl_ksef_drill_sent_by_id.name or "",
+                "issued": (_("Offline: %s", modes.get(move.l10n_pl_ksef_offline_mode))
+                           if move.l10n_pl_ksef_offline_mode else
+                           _("Online") if move.state == "posted" else _("Not posted")),
+                "offline": bool(move.l10n_pl_ksef_offline_mode),
+                "issued_offline_at": move.l10n_pl_ksef_offline_issued_at,
+                "deadline": deadline,
+                # a trainer sees why it moved (e.g. the announced failure), not just that it did
+                "deadline_reason": move.l10n_pl_ksef_deadline_reason or "",
+                "ksef_state": states.get(move.l10n_pl_ksef_state, _("Not sent")),
+                "ksef_number": move.l10n_pl_ksef_number or "",
+                "submitted_at": submitted_at,
+                "in_time": in_time,
+            })
+        return rows

@@ -3,7 +3,7 @@
 Each record is one notice (one Latarnia message, e.g. K/2026/AWR/02, kept in its newest
 version). Notices of the same event (a FAILURE_START and its FAILURE_END share ``event_ref``)
 are combined into one ``ksef.deadlines.KsefEvent`` for the deadline computation. They are the
-evidence for the offline mode and deadline of the invoices issued under them (FACTS §1.8).
+evidence for the offline mode and deadline of the invoices issued under them (VAT act art. 106ne; the Ministry's ksef-docs ``tryby-offline.md``).
 """
 import datetime
 import logging

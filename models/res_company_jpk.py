@@ -14,11 +14,3 @@ class ResCompany(models.Model):
         string="KSeF number as payment reference",
         help="Once KSeF accepts a customer invoice, its KSeF number becomes the payment reference the customer is "
              "asked to quote (art. 108g of the VAT act: B2B payments name the KSeF number).")
-
-
-class ResConfigSettings(models.TransientModel):
-    _inherit = "res.config.settings"
-
-    l10n_pl_ksef_obligation_date = fields.Date(related="company_id.l10n_pl_ksef_obligation_date", readonly=False)
-    l10n_pl_ksef_payment_reference = fields.Boolean(related="company_id.l10n_pl_ksef_payment_reference",
-                                                    readonly=False)

@@ -1,7 +1,9 @@
 import base64
 import os
 import shutil
+import subprocess
 import tempfile
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,7 +14,9 @@ from odoo import Command, fields
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
 
 from ..ksef import devcerts, fa3
+from ..ksef import qr as ksef_qr
 from ..ksef.simulator import start_subprocess, stop_subprocess
+from ..ksef.simulator.testing import SimClient
 
 NS = {"fa": fa3.NAMESPACE}
 
@@ -160,6 +164,22 @@ class KsefSimulatorCommon(KsefTestCommon):
         self.ksef_control("reset")
         self.addCleanup(self.ksef_control, "faults/clear")
 
+    def _ksef_sim_client(self):
+        """A reference client logged in to the simulator as the company: another system (or an
+        earlier sending) acting in its name."""
+        sim = SimClient(self.ksef_url)
+        sim.login(self.ksef_nip, self.ksef_token)
+        return sim
+
+    def _ksef_sent_elsewhere(self, xml):
+        """``xml`` sent to KSeF in the company's name by another system; accepted, its KSeF number."""
+        sim = self._ksef_sim_client()
+        reference = sim.open_online().json()["referenceNumber"]
+        sent = sim.send(reference, xml).json()["referenceNumber"]
+        status = sim.wait_invoice(reference, sent)
+        self.assertEqual(status["status"]["code"], 200, status)
+        return status["ksefNumber"]
+
 
 KSEF_TEST_NIP = "5265877635"
 
@@ -202,3 +222,104 @@ class KsefOfflineTestMixin:
         cls.env["ir.config_parameter"].sudo().set_param("report.url", "http://127.0.0.1:9")
         cls.company.sudo().write({"l10n_pl_ksef_offline_fallback": fallback,
                                   "l10n_pl_ksef_latarnia_url": cls.ksef_url})
+
+
+class KsefPrintedPdfMixin:
+    """The printed invoice read back as a person and a phone would: its text (pdftotext) and its
+    QR codes (rasterised at 200 dpi, decoded with zbarimg)."""
+
+    def _render(self, move):
+        pdf, _type = self.env["ir.actions.report"].with_context(force_report_rendering=True)._render_qweb_pdf(
+            "account.account_invoices", move.ids)
+        self.assertTrue(pdf.startswith(b"%PDF"))
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "invoice.pdf"
+            path.write_bytes(pdf)
+            text = subprocess.run(["pdftotext", "-raw", str(path), "-"], capture_output=True, check=True).stdout.decode()
+            text = " ".join(text.split())  # words as printed, whatever the line breaks
+            subprocess.run(["pdftoppm", "-r", "200", "-png", str(path), str(Path(tmp) / "page")], check=True)
+            codes = []
+            for page in sorted(Path(tmp).glob("page*.png")):
+                run = subprocess.run(["/usr/bin/zbarimg", "--quiet", "--raw", "-Sdisable", "-Sqrcode.enable", str(page)],
+                                     capture_output=True)
+                self.assertIn(run.returncode, (0, 4), run.stderr)  # 4 = no code on this page
+                codes += [line for line in run.stdout.decode().splitlines() if line]
+        return text, codes
+
+    def _kod1(self, move):
+        return ksef_qr.invoice_url_from_hash("test", KSEF_TEST_NIP, move.invoice_date, move.l10n_pl_ksef_xml_hash)
+
+
+COMPANY_SETTINGS = (
+    "l10n_pl_ksef_environment", "l10n_pl_ksef_base_url", "l10n_pl_ksef_latarnia_url", "l10n_pl_ksef_auth_method",
+    "l10n_pl_ksef_token", "l10n_pl_ksef_offline_certificate_id", "l10n_pl_ksef_latarnia_status",
+)
+
+
+class KsefDrillTestMixin:
+    """The drill's own simulator subprocess, a KSeF manager who runs drills and the helpers of a
+    drill flow (shared by the drill tests and the Polish interface tests)."""
+
+    @classmethod
+    def _ksef_setup_drill(cls, **manager_values):
+        cls.drill_state_dir = tempfile.mkdtemp(prefix="ksef-drill-")
+        cls.addClassCleanup(shutil.rmtree, cls.drill_state_dir, True)
+        cls.drill_process, cls.drill_url = start_subprocess(
+            Path(cls.drill_state_dir) / "drill.db", rate_limits="off", processing_delay=0.05,
+            xsd_dir=shared_dir() / "ksef" / "xsd" / "FA3")
+        cls.addClassCleanup(stop_subprocess, cls.drill_process)
+        # A KSeF manager (accounting administrator) without Settings rights runs the drill.
+        cls.manager = cls.env["res.users"].sudo().create({
+            "name": "Kierownik Księgowości", "login": "ksef-drill-manager",
+            "company_id": cls.company.id, "company_ids": [Command.set(cls.company.ids)],
+            "groups_id": [Command.set([cls.env.ref("account.group_account_manager").id,
+                                       cls.env.ref("base.group_user").id])],
+            **manager_values,
+        }).sudo(False)
+        cls.real_journal = cls.company_data["default_journal_sale"]
+
+    def setUp(self):
+        super().setUp()
+        self._reset_drill_simulator()   # each test starts on an empty drill simulator
+
+    def _settings(self):
+        company = self.company.sudo()
+        return {name: company[name] for name in COMPANY_SETTINGS}
+
+    def _reset_drill_simulator(self):
+        requests.post(self.drill_url + "/_control/reset", json={}, timeout=10).raise_for_status()
+
+    def _drill(self, offsets=(0, 10, 10, 20)):
+        drill = self.env["l10n_pl_ksef.drill"].with_user(self.manager).create(
+            {"name": "Ćwiczenia awaria", "company_id": self.company.id, "simulator_url": self.drill_url})
+        self.assertEqual(drill.step_ids.mapped("action"), [
+            "connection_lost", "connection_restored", "latarnia:failure_start", "latarnia:failure_end"])
+        for step, offset in zip(drill.step_ids, offsets):
+            step.offset_minutes = offset
+        return drill
+
+    def _user_invoice(self, journal=None, post=True):
+        """An invoice the accountant issues as usual (the journal chosen by Odoo unless given)."""
+        values = {
+            "move_type": "out_invoice", "partner_id": self.buyer_pl.id, "invoice_date": fields.Date.today(),
+            "invoice_line_ids": [Command.create({"product_id": self.product.id, "name": "Usługa", "quantity": 1,
+                                                 "price_unit": 100.0, "tax_ids": [Command.set(self.tax_23.ids)]})],
+        }
+        if journal:
+            values["journal_id"] = journal.id
+        move = self.env["account.move"].with_user(self.user).create(values)
+        if post:
+            move.action_post()
+        return move
+
+    def _counters(self, url):
+        return requests.get(url + "/_control/counters", timeout=10).json()
+
+    def _wait_script(self, count):
+        """The step at minute 0 is played by the simulator's own clock (within about a second)."""
+        for _attempt in range(50):
+            script = requests.get(self.drill_url + "/_control/script", timeout=10).json()
+            if sum(1 for step in script["steps"] if step.get("appliedAt")) >= count:
+                return script
+            time.sleep(0.1)
+        self.fail("the simulator did not play the first step")

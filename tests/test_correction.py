@@ -8,7 +8,6 @@ from odoo.tests import tagged
 
 from ..ksef import crypto, ksef_number
 from ..ksef import errors as ksef_errors
-from ..ksef.simulator.testing import SimClient
 from ..models.account_move_ksef_correction import business_differences
 from .common import NS, KsefOfflineTestMixin, KsefSimulatorCommon
 
@@ -99,8 +98,7 @@ class TestKsefCorrection(KsefOfflineTestMixin, KsefSimulatorCommon):
         self.assertEqual(counters["acceptedByHash"].get(move.l10n_pl_ksef_xml_hash), 1)
         self.assertNotIn(rejected_hash, counters["acceptedByHash"])
         # KSeF holds exactly the corrected file under the new number.
-        client = SimClient(self.ksef_url)
-        client.login(self.ksef_nip, self.ksef_token)
+        client = self._ksef_sim_client()
         answer = client.call("GET", "/v2/invoices/ksef/%s" % move.l10n_pl_ksef_number)
         self.assertEqual(answer.status_code, 200, answer.text)
         self.assertEqual(answer.content, new_xml)

@@ -1,10 +1,6 @@
 """KSeF drill mode, end to end: a second real simulator subprocess plays the drill while the
 test's "real KSeF" (KsefSimulatorCommon's simulator) must never see a drill invoice."""
 import datetime
-import shutil
-import tempfile
-import time
-from pathlib import Path
 
 import requests
 
@@ -12,96 +8,16 @@ from odoo import Command, fields
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import tagged
 
-from ..ksef.simulator import start_subprocess, stop_subprocess
-from .common import KsefOfflineTestMixin, KsefSimulatorCommon, shared_dir
-from .test_offline_pdf import TestOfflinePdf
-
-COMPANY_SETTINGS = (
-    "l10n_pl_ksef_environment", "l10n_pl_ksef_base_url", "l10n_pl_ksef_latarnia_url", "l10n_pl_ksef_auth_method",
-    "l10n_pl_ksef_token", "l10n_pl_ksef_offline_certificate_id", "l10n_pl_ksef_latarnia_status",
-)
-
-
-class KsefDrillTestMixin:
-    """The drill's own simulator subprocess, a KSeF manager who runs drills and the helpers of a
-    drill flow (shared by the drill tests and the Polish interface tests)."""
-
-    @classmethod
-    def _ksef_setup_drill(cls, **manager_values):
-        cls.drill_state_dir = tempfile.mkdtemp(prefix="ksef-drill-")
-        cls.addClassCleanup(shutil.rmtree, cls.drill_state_dir, True)
-        cls.drill_process, cls.drill_url = start_subprocess(
-            Path(cls.drill_state_dir) / "drill.db", rate_limits="off", processing_delay=0.05,
-            xsd_dir=shared_dir() / "ksef" / "xsd" / "FA3")
-        cls.addClassCleanup(stop_subprocess, cls.drill_process)
-        # A KSeF manager (accounting administrator) without Settings rights runs the drill.
-        cls.manager = cls.env["res.users"].sudo().create({
-            "name": "Kierownik Księgowości", "login": "ksef-drill-manager",
-            "company_id": cls.company.id, "company_ids": [Command.set(cls.company.ids)],
-            "groups_id": [Command.set([cls.env.ref("account.group_account_manager").id,
-                                       cls.env.ref("base.group_user").id])],
-            **manager_values,
-        }).sudo(False)
-        cls.real_journal = cls.company_data["default_journal_sale"]
-
-    def _settings(self):
-        company = self.company.sudo()
-        return {name: company[name] for name in COMPANY_SETTINGS}
-
-    def _reset_drill_simulator(self):
-        requests.post(self.drill_url + "/_control/reset", json={}, timeout=10).raise_for_status()
-
-    def _drill(self, offsets=(0, 10, 10, 20)):
-        drill = self.env["l10n_pl_ksef.drill"].with_user(self.manager).create(
-            {"name": "Ćwiczenia awaria", "company_id": self.company.id, "simulator_url": self.drill_url})
-        self.assertEqual(drill.step_ids.mapped("action"), [
-            "connection_lost", "connection_restored", "latarnia:failure_start", "latarnia:failure_end"])
-        for step, offset in zip(drill.step_ids, offsets):
-            step.offset_minutes = offset
-        return drill
-
-    def _user_invoice(self, journal=None, post=True):
-        """An invoice the accountant issues as usual (the journal chosen by Odoo unless given)."""
-        values = {
-            "move_type": "out_invoice", "partner_id": self.buyer_pl.id, "invoice_date": fields.Date.today(),
-            "invoice_line_ids": [Command.create({"product_id": self.product.id, "name": "Usługa", "quantity": 1,
-                                                 "price_unit": 100.0, "tax_ids": [Command.set(self.tax_23.ids)]})],
-        }
-        if journal:
-            values["journal_id"] = journal.id
-        move = self.env["account.move"].with_user(self.user).create(values)
-        if post:
-            move.action_post()
-        return move
-
-    def _counters(self, url):
-        return requests.get(url + "/_control/counters", timeout=10).json()
-
-    def _wait_script(self, count):
-        """The step at minute 0 is played by the simulator's own clock (within about a second)."""
-        for _attempt in range(50):
-            script = requests.get(self.drill_url + "/_control/script", timeout=10).json()
-            if sum(1 for step in script["steps"] if step.get("appliedAt")) >= count:
-                return script
-            time.sleep(0.1)
-        self.fail("the simulator did not play the first step")
-
+from .common import KsefDrillTestMixin, KsefOfflineTestMixin, KsefPrintedPdfMixin, KsefSimulatorCommon
 
 @tagged("post_install_l10n", "post_install", "-at_install")
-class TestDrill(KsefDrillTestMixin, KsefOfflineTestMixin, KsefSimulatorCommon):
-
-    _render = TestOfflinePdf._render
-    _kod1 = TestOfflinePdf._kod1
+class TestDrill(KsefPrintedPdfMixin, KsefDrillTestMixin, KsefOfflineTestMixin, KsefSimulatorCommon):
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
         cls._ksef_setup_offline_issuing(fallback="auto")
         cls._ksef_setup_drill()
-
-    def setUp(self):
-        super().setUp()
-        self._reset_drill_simulator()
 
     # ---- the whole drill -------------------------------------------------------------------
 

@@ -19,8 +19,7 @@ from ..ksef import errors as ksef_errors
 from ..ksef import fa3
 from ..models import ksef_messages
 from ..models.certificate import certificate_error_message
-from .common import KsefOfflineTestMixin, KsefTestCommon
-from .test_drill import KsefDrillTestMixin
+from .common import KsefDrillTestMixin, KsefOfflineTestMixin, KsefTestCommon
 
 I18N = Path(__file__).resolve().parents[1] / "i18n"
 # Words that only occur in English text. Deliberately not: "offline", "KSeF", "UPO", "NIP", "do",

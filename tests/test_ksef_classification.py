@@ -4,18 +4,14 @@ from odoo.exceptions import AccessError
 from odoo.tests import tagged
 
 from ..ksef import qr as ksef_qr
-from .common import KsefOfflineTestMixin, KsefSimulatorCommon
-from .test_offline_pdf import TestOfflinePdf
+from .common import KsefOfflineTestMixin, KsefPrintedPdfMixin, KsefSimulatorCommon
 
 
 @tagged("post_install_l10n", "post_install", "-at_install")
-class TestKsefOfflineClassification(KsefOfflineTestMixin, KsefSimulatorCommon):
+class TestKsefOfflineClassification(KsefPrintedPdfMixin, KsefOfflineTestMixin, KsefSimulatorCommon):
     """An invoice dated yesterday is posted to KSeF online today: KSeF records it as Offline
     (P_1 before the day it was accepted). Odoo marks it, the reprint carries KOD I "OFFLINE" and
     KOD II, and the accountant is told to hand the buyer the new printout."""
-
-    _render = TestOfflinePdf._render
-    _kod1 = TestOfflinePdf._kod1
 
     @classmethod
     def setUpClass(cls):

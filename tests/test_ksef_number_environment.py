@@ -5,8 +5,7 @@ import psycopg2
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
-from .common import KsefOfflineTestMixin, KsefSimulatorCommon
-from .test_drill import KsefDrillTestMixin
+from .common import KsefDrillTestMixin, KsefOfflineTestMixin, KsefSimulatorCommon
 
 
 @tagged("post_install_l10n", "post_install", "-at_install")
@@ -17,10 +16,6 @@ class TestKsefNumberEnvironment(KsefDrillTestMixin, KsefOfflineTestMixin, KsefSi
         super().setUpClass()
         cls._ksef_setup_offline_issuing(fallback="auto")
         cls._ksef_setup_drill()
-
-    def setUp(self):
-        super().setUp()
-        self._reset_drill_simulator()
 
     def test_drill_on_a_database_with_real_accepted_invoices(self):
         before = self._settings()

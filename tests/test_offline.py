@@ -80,7 +80,7 @@ class TestOffline(KsefOfflineTestMixin, KsefTestCommon):
     # ---- deadlines -------------------------------------------------------------------------
 
     def test_mf_worked_example(self):
-        """FACTS §1.1: offline24 on Wed 2025-07-08 -> Thu 07-09; a failure announced on 07-09
+        """ksef-docs tryby-offline.md: offline24 on Wed 2025-07-08 -> Thu 07-09; a failure announced on 07-09
         and ending Sat 07-12 moves it to Tue 2025-07-22."""
         # P_1 in the past is fine for KSeF; only the creation stamp of the file is "now" (FA(3)
         # refuses creation dates before September 2025, so the clock is not turned back)

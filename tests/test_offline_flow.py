@@ -3,18 +3,14 @@ from odoo.tests import tagged
 
 from ..ksef import calendar as ksef_calendar
 from ..ksef import ksef_number
-from .common import KsefOfflineTestMixin, KsefSimulatorCommon
-from .test_offline_pdf import TestOfflinePdf
+from .common import KsefOfflineTestMixin, KsefPrintedPdfMixin, KsefSimulatorCommon
 
 
 @tagged("post_install_l10n", "post_install", "-at_install")
-class TestOfflineFlow(KsefOfflineTestMixin, KsefSimulatorCommon):
+class TestOfflineFlow(KsefPrintedPdfMixin, KsefOfflineTestMixin, KsefSimulatorCommon):
     """The whole outage, as the accountant lives it: KSeF is down, Post to KSeF issues the
     invoice offline24 with both codes printed, KSeF comes back, Post to KSeF submits the same
     file and the reprint shows the KSeF number under KOD I and no KOD II."""
-
-    _render = TestOfflinePdf._render
-    _kod1 = TestOfflinePdf._kod1
 
     @classmethod
     def setUpClass(cls):

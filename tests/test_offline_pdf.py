@@ -1,16 +1,13 @@
 import datetime
-import subprocess
-import tempfile
-from pathlib import Path
 
 from odoo.tests import tagged
 
 from ..ksef import qr as ksef_qr
-from .common import KsefOfflineTestMixin, KsefTestCommon, KSEF_TEST_NIP
+from .common import KsefOfflineTestMixin, KsefPrintedPdfMixin, KsefTestCommon
 
 
 @tagged("post_install_l10n", "post_install", "-at_install")
-class TestOfflinePdf(KsefOfflineTestMixin, KsefTestCommon):
+class TestOfflinePdf(KsefPrintedPdfMixin, KsefOfflineTestMixin, KsefTestCommon):
     """The real printed invoice: rendered by wkhtmltopdf, rasterised at 200 dpi, both codes
     decoded with zbarimg as a phone would, KOD II verified with the certificate's public key."""
 
@@ -22,27 +19,6 @@ class TestOfflinePdf(KsefOfflineTestMixin, KsefTestCommon):
         # wkhtmltopdf would fetch the CSS from this very server, whose asset requests wait on the
         # test transaction: point it at a closed port so it renders the (inline-styled) codes at once
         cls.env["ir.config_parameter"].sudo().set_param("report.url", "http://127.0.0.1:9")
-
-    def _render(self, move):
-        pdf, _type = self.env["ir.actions.report"].with_context(force_report_rendering=True)._render_qweb_pdf(
-            "account.account_invoices", move.ids)
-        self.assertTrue(pdf.startswith(b"%PDF"))
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "invoice.pdf"
-            path.write_bytes(pdf)
-            text = subprocess.run(["pdftotext", "-raw", str(path), "-"], capture_output=True, check=True).stdout.decode()
-            text = " ".join(text.split())  # words as printed, whatever the line breaks
-            subprocess.run(["pdftoppm", "-r", "200", "-png", str(path), str(Path(tmp) / "page")], check=True)
-            codes = []
-            for page in sorted(Path(tmp).glob("page*.png")):
-                run = subprocess.run(["/usr/bin/zbarimg", "--quiet", "--raw", "-Sdisable", "-Sqrcode.enable", str(page)],
-                                     capture_output=True)
-                self.assertIn(run.returncode, (0, 4), run.stderr)  # 4 = no code on this page
-                codes += [line for line in run.stdout.decode().splitlines() if line]
-        return text, codes
-
-    def _kod1(self, move):
-        return ksef_qr.invoice_url_from_hash("test", KSEF_TEST_NIP, move.invoice_date, move.l10n_pl_ksef_xml_hash)
 
     def test_offline_invoice_prints_both_codes(self):
         move = self._ksef_invoice()

@@ -5,7 +5,7 @@ from lxml import etree
 from odoo.tests import tagged
 
 from ..ksef import crypto, ksef_number, upo
-from ..ksef.simulator.testing import SimClient, sample_invoice
+from ..ksef.simulator.testing import sample_invoice
 from .common import KsefSimulatorCommon, shared_dir
 
 
@@ -87,11 +87,7 @@ class TestKsefOnline(KsefSimulatorCommon):
     def test_send_and_print_batch_one_bad_invoice_does_not_block(self):
         good, bad = self._ksef_invoice(), self._ksef_invoice()
         # Another system already sent a different invoice under the bad one's number.
-        sim = SimClient(self.ksef_url)
-        sim.login(self.ksef_nip, self.ksef_token)
-        reference = sim.open_online().json()["referenceNumber"]
-        sent = sim.send(reference, sample_invoice(bad.name)).json()["referenceNumber"]
-        self.assertEqual(sim.wait_invoice(reference, sent)["status"]["code"], 200)
+        self._ksef_sent_elsewhere(sample_invoice(bad.name))
         self.env["account.move.send"].with_user(self.user)._generate_and_send_invoices(
             good + bad, sending_methods=["manual"], extra_edis={"pl_ksef"}, allow_raising=False)
         self.assertEqual(good.l10n_pl_ksef_state, "accepted")
@@ -102,11 +98,7 @@ class TestKsefOnline(KsefSimulatorCommon):
         move = self._ksef_invoice()
         move.action_l10n_pl_ksef_freeze()
         # An earlier sending reached KSeF but its answer was lost: KSeF holds our very file.
-        sim = SimClient(self.ksef_url)
-        sim.login(self.ksef_nip, self.ksef_token)
-        reference = sim.open_online().json()["referenceNumber"]
-        sent = sim.send(reference, move._l10n_pl_ksef_frozen_xml()).json()["referenceNumber"]
-        original = sim.wait_invoice(reference, sent)["ksefNumber"]
+        original = self._ksef_sent_elsewhere(move._l10n_pl_ksef_frozen_xml())
         move.with_user(self.user).action_l10n_pl_ksef_post()
         self.assertEqual(move.l10n_pl_ksef_state, "accepted")
         self.assertEqual(move.l10n_pl_ksef_number, original)
@@ -116,11 +108,7 @@ class TestKsefOnline(KsefSimulatorCommon):
 
     def test_duplicate_number_with_other_content_is_rejected(self):
         move = self._ksef_invoice()
-        sim = SimClient(self.ksef_url)
-        sim.login(self.ksef_nip, self.ksef_token)
-        reference = sim.open_online().json()["referenceNumber"]
-        sent = sim.send(reference, sample_invoice(move.name)).json()["referenceNumber"]
-        self.assertEqual(sim.wait_invoice(reference, sent)["status"]["code"], 200)
+        self._ksef_sent_elsewhere(sample_invoice(move.name))
         move.with_user(self.user).action_l10n_pl_ksef_post()
         self.assertEqual(move.l10n_pl_ksef_state, "rejected")
         self.assertFalse(move.l10n_pl_ksef_number)

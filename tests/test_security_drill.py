@@ -14,9 +14,8 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import tagged
 
 from ..ksef.simulator import control_secret, launcher
-from .common import KsefOfflineTestMixin, KsefSimulatorCommon
+from .common import KsefDrillTestMixin, KsefOfflineTestMixin, KsefSimulatorCommon
 from .security_common import KsefRpcMixin
-from .test_drill import KsefDrillTestMixin
 
 PAYLOAD = '<img src=x onerror="fetch(\'/web/dataset/call_kw\')">'
 
@@ -36,10 +35,6 @@ class TestKsefDrillSecurity(KsefRpcMixin, KsefDrillTestMixin, KsefOfflineTestMix
         cls._ksef_setup_offline_issuing(fallback="auto")
         cls._ksef_setup_drill()
         cls.other_company = cls.env["res.company"].sudo().create({"name": "Konkurencja Sp. z o.o."})
-
-    def setUp(self):
-        super().setUp()
-        self._reset_drill_simulator()
 
     def _rpc_drill(self, method, drill, *args, **kwargs):
         return self.rpc(self.manager, "l10n_pl_ksef.drill", method, drill.ids, *args, **kwargs)

@@ -21,8 +21,7 @@ import requests
 from odoo import Command
 from odoo.tests import HttpCase, tagged
 
-from .common import KsefOfflineTestMixin, KsefSimulatorCommon
-from .test_drill import KsefDrillTestMixin
+from .common import KsefDrillTestMixin, KsefOfflineTestMixin, KsefSimulatorCommon
 from .tour_common import KsefTourMixin
 
 
@@ -43,10 +42,6 @@ class TestKsefDrillTour(KsefTourMixin, KsefDrillTestMixin, KsefOfflineTestMixin,
             "name": "Szkolenie z procedury awaryjnej KSeF", "list_price": 1500.0,
             "taxes_id": [Command.set(cls.tax_23.ids)],
         })
-
-    def setUp(self):
-        super().setUp()
-        self._reset_drill_simulator()
 
     def _pdf_text(self, pdf):
         with tempfile.TemporaryDirectory() as folder:

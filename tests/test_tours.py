@@ -9,8 +9,7 @@ from odoo.tests import HttpCase, tagged
 
 from ..ksef import certificates as ksef_certificates
 from ..ksef import devcerts, ksef_number
-from . import test_offline_pdf
-from .common import KSEF_TEST_NIP, KsefOfflineTestMixin, KsefSimulatorCommon
+from .common import KSEF_TEST_NIP, KsefOfflineTestMixin, KsefPrintedPdfMixin, KsefSimulatorCommon
 from .tour_common import KsefTourMixin
 
 @tagged("post_install_l10n", "post_install", "-at_install")
@@ -94,8 +93,8 @@ class TestKsefTours(KsefTourMixin, KsefOfflineTestMixin, KsefSimulatorCommon, Ht
         self.assertTrue(invoice_pdfs[-1].startswith(b"%PDF"), repr(invoice_pdfs[-1][:60]))
         self._ksef_pdf_screenshot(invoice_pdfs[-1], "03_offline_printed_pdf", "CERTYFIKAT")
         # The same PDF, rasterised and decoded as a phone would: KOD I (OFFLINE) and KOD II (CERTYFIKAT).
-        text, codes = test_offline_pdf.TestOfflinePdf._render(self, move)
-        self.assertEqual(sorted(codes), sorted([test_offline_pdf.TestOfflinePdf._kod1(self, move),
+        text, codes = KsefPrintedPdfMixin._render(self, move)
+        self.assertEqual(sorted(codes), sorted([KsefPrintedPdfMixin._kod1(self, move),
                                                 move.l10n_pl_ksef_qr_certificate_url]))
         self.assertIn("OFFLINE", text)
         self.assertIn("CERTYFIKAT", text)

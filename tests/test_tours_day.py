@@ -10,8 +10,7 @@ from odoo import Command, fields
 from odoo.tests import HttpCase, tagged
 
 from ..ksef import devcerts, ksef_number, qr
-from .common import KSEF_TEST_NIP, KsefOfflineTestMixin, KsefSimulatorCommon
-from .test_drill import KsefDrillTestMixin
+from .common import KSEF_TEST_NIP, KsefDrillTestMixin, KsefOfflineTestMixin, KsefSimulatorCommon
 from .tour_common import KsefTourMixin
 
 TOUR_MODULES = ["base", "web", "mail", "account", "l10n_pl_ksef"]
@@ -43,10 +42,6 @@ class TestKsefDayToursPolish(KsefTourMixin, KsefDrillTestMixin, KsefOfflineTestM
         cls.training = cls.env["product.product"].create({
             "name": "Szkolenie z procedury awaryjnej KSeF", "list_price": 1500.0,
             "taxes_id": [Command.set(cls.tax_23.ids)]})
-
-    def setUp(self):
-        super().setUp()
-        self._reset_drill_simulator()
 
     def _invoice_url(self, move):
         return "/odoo/action-account.action_move_out_invoice_type/%s" % move.id

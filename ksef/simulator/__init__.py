@@ -28,8 +28,8 @@ From Python::
 ``ksef.simulator.testing.SimClient`` is a minimal client (token login, encryption, online and
 batch sends) for tests, drills and benchmarks.
 
-What it does (FACTS §1.5, §1.7, §2, §4)
----------------------------------------
+What it does (KSeF API 2.0 documentation and OpenAPI; ``offline/korekta-techniczna.md``)
+---------------------------------------------------------------------------------------
 * Auth: ``POST /auth/challenge``; ``/auth/ksef-token`` (RSA-OAEP decryption of
   ``token|timestampMs``, challenge lifetime 10 min, token registered for the context NIP);
   ``/auth/xades-signature`` (``ksef.xades.verify_signed_xml``; subject ``VATPL-<NIP>`` or
@@ -51,10 +51,11 @@ What it does (FACTS §1.5, §1.7, §2, §4)
   (21167 / 21166), 10,000 invoices a session (21155, batch 420), batch parts ≤ 50 (21161) of
   ≤ 100 MB (21157), missing part (21205), upload time over (21208 / session 440).
 * ``invoicingMode`` Offline when declared or when ``P_1`` is before the day of ``invoicingDate``
-  (the send time online, the session opening in batch; Europe/Warsaw calendar days).
+  (the send time online, the session opening in batch; Europe/Warsaw calendar days;
+  ``offline/automatyczne-okreslanie-trybu-offline.md``).
 * Statuses go 100 → 150 → final during ``processing_delay`` seconds (online invoices, auth);
   a closed online session is 170 until then; a batch is 150 while a worker thread processes it.
-* Rate limits of FACTS §4.12 per (context, client IP) in sliding windows, 429 + ``Retry-After``.
+* Rate limits of ``limity/limity-api.md`` per (context, client IP) in sliding windows, 429 + ``Retry-After``.
 
 Control API (JSON, never rate-limited or faulted; open unless a secret is set)
 ------------------------------------------------------------------------------

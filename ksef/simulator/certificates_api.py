@@ -3,7 +3,7 @@ enrollment data, enrollments and their status, retrieve, query, revoke, and the 
 environment's ``/testdata`` helpers for certificate limits and validity.
 
 A mixin of ``SimulatorApp``: its routes come from ``certificate_routes()``, its tables are
-created by ``_certificates_setup()``. The simulator acts as the KSeF CA: an EC P-256 key kept in
+in ``schema.py``. The simulator acts as the KSeF CA: an EC P-256 key kept in
 the state file signs the certificates it issues. Rules followed (KSeF ``certyfikaty-KSeF.md``,
 ``limity/limity.md``):
 
@@ -29,53 +29,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+from .statuses import ENROLLMENT_STATUS
 from .wire import ApiError, ProblemError, Response, json_response, utc_iso, validation_error
 
-CERTIFICATE_SCHEMA = """
-CREATE TABLE IF NOT EXISTS auth_certificates (
-    document_hash TEXT PRIMARY KEY,
-    certificate_der BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS ksef_certificates (
-    serial TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    type TEXT NOT NULL,
-    common_name TEXT NOT NULL,
-    subject_type TEXT NOT NULL,
-    subject_value TEXT NOT NULL,
-    certificate_der BLOB NOT NULL,
-    public_key_der BLOB NOT NULL,
-    valid_from REAL NOT NULL,
-    valid_to REAL NOT NULL,
-    request_date REAL NOT NULL,
-    status TEXT NOT NULL DEFAULT 'Active',
-    revocation_reason TEXT,
-    last_use REAL
-);
-CREATE TABLE IF NOT EXISTS certificate_enrollments (
-    reference TEXT PRIMARY KEY,
-    subject_type TEXT NOT NULL,
-    subject_value TEXT NOT NULL,
-    request_date REAL NOT NULL,
-    ready_at REAL NOT NULL,
-    status_code INTEGER NOT NULL,
-    status_details TEXT,
-    serial TEXT
-);
-CREATE TABLE IF NOT EXISTS certificate_limit_overrides (
-    subject_value TEXT PRIMARY KEY,
-    max_enrollments INTEGER,
-    max_certificates INTEGER
-);
-"""
 CERTIFICATE_TABLES = ("auth_certificates", "ksef_certificates", "certificate_enrollments",
                       "certificate_limit_overrides")
 
-ENROLLMENT_STATUS = {
-    100: "Wniosek przyjęty do realizacji",
-    200: "Wniosek obsłużony (certyfikat wygenerowany)",
-    400: "Wniosek odrzucony",
-}
 # limity/limity.md: requests / active certificates per authenticated subject
 DEFAULT_LIMITS = {"Nip": (300, 100), "Pesel": (12, 6), "Fingerprint": (12, 6)}
 CERTIFICATE_LIFETIME = 2 * 365 * 24 * 3600.0
@@ -119,8 +78,6 @@ class CertificatesApiMixin:
     """Handlers of the certificate endpoints; needs SimulatorApp's store, clock, JWT and references."""
 
     def _certificates_setup(self):
-        with self.store.lock:
-            self.store.db.executescript(CERTIFICATE_SCHEMA)
         if not self.store.get_meta("certificate_ca_key"):
             key = ec.generate_private_key(ec.SECP256R1(), default_backend())
             pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
@@ -145,26 +102,25 @@ class CertificatesApiMixin:
     # ------------------------------------------------------------------ hooks of the login
     def remember_auth_certificate(self, document_hash, certificate):
         """auth_xades: which certificate signed the login (enrollment data are read from it)."""
-        self.store.run("INSERT OR REPLACE INTO auth_certificates (document_hash, certificate_der) VALUES (?, ?)",
-                       (document_hash, certificate.public_bytes(serialization.Encoding.DER)))
+        self.store.remember_auth_certificate(document_hash, certificate.public_bytes(serialization.Encoding.DER))
 
     def ksef_certificate_login_refusal(self, certificate):
         """None, or the 460 details when ``certificate`` is a KSeF certificate that is revoked,
         blocked or expired; records its last use otherwise."""
         serial = "%016X" % certificate.serial_number
-        row = self.store.one("SELECT * FROM ksef_certificates WHERE serial = ?", (serial,))
+        row = self.store.ksef_certificate(serial)
         if row is None or bytes(row["certificate_der"]) != certificate.public_bytes(serialization.Encoding.DER):
             return None
         status = self._certificate_status(row)
         if status != "Active":
             words = {"Revoked": "unieważniony", "Blocked": "zablokowany", "Expired": "wygasły"}
             return ["Certyfikat KSeF %s jest %s." % (serial, words[status])]
-        self.store.run("UPDATE ksef_certificates SET last_use = ? WHERE serial = ?", (self.now(), serial))
+        self.store.update_ksef_certificate(serial, last_use=self.now())
         return None
 
     # ------------------------------------------------------------------ helpers
     def _login_row(self, request):
-        row = self.store.one("SELECT * FROM auth_operations WHERE reference = ?", (request.auth["sub"],))
+        row = self.store.auth_operation(request.auth["sub"])
         if row is None:
             raise ProblemError(401, "Nieprawidłowy token.")
         return row
@@ -173,28 +129,26 @@ class CertificatesApiMixin:
         row = self._login_row(request)
         found = None
         if row["method"] != "Token" and row["document_hash"]:
-            found = self.store.one("SELECT certificate_der FROM auth_certificates WHERE document_hash = ?",
-                                   (row["document_hash"],))
+            found = self.store.auth_certificate(row["document_hash"])
         if found is None:
             descriptions = {
                 25001: "Brak możliwości pobrania danych do CSR dla wykorzystanego sposobu uwierzytelnienia.",
                 25002: "Brak możliwości złożenia wniosku certyfikacyjnego dla wykorzystanego sposobu uwierzytelnienia.",
             }
             raise ApiError(400, code, descriptions[code])
-        return x509.load_der_x509_certificate(bytes(found["certificate_der"]), default_backend())
+        return x509.load_der_x509_certificate(found, default_backend())
 
     def _subject(self, request):
         """(type, value) of the authenticated subject: the NIP (or PESEL) of the login certificate,
         the token's NIP for a token login, else the certificate fingerprint."""
         row = self._login_row(request)
         if row["method"] == "Token":
-            token = self.store.one("SELECT nip FROM ksef_tokens WHERE reference = ?", (row["token_reference"],))
+            token = self.store.ksef_token_by_reference(row["token_reference"])
             return "Nip", token["nip"] if token else row["context_value"]
-        found = self.store.one("SELECT certificate_der FROM auth_certificates WHERE document_hash = ?",
-                               (row["document_hash"],)) if row["document_hash"] else None
+        found = self.store.auth_certificate(row["document_hash"]) if row["document_hash"] else None
         if found is None:
             return "Nip", row["context_value"]
-        certificate = x509.load_der_x509_certificate(bytes(found["certificate_der"]), default_backend())
+        certificate = x509.load_der_x509_certificate(found, default_backend())
         return self._certificate_subject(certificate)
 
     @staticmethod
@@ -230,17 +184,15 @@ class CertificatesApiMixin:
 
     def _limits_of(self, subject_type, subject_value):
         max_enrollments, max_certificates = DEFAULT_LIMITS.get(subject_type, DEFAULT_LIMITS["Fingerprint"])
-        override = self.store.one("SELECT * FROM certificate_limit_overrides WHERE subject_value = ?",
-                                  (subject_value,))
+        override = self.store.certificate_limit_override(subject_value)
         if override is not None:
             if override["max_enrollments"] is not None:
                 max_enrollments = override["max_enrollments"]
             if override["max_certificates"] is not None:
                 max_certificates = override["max_certificates"]
-        used_enrollments = self.store.one(
-            "SELECT COUNT(*) AS n FROM certificate_enrollments WHERE subject_value = ?", (subject_value,))["n"]
-        active = sum(1 for row in self.store.all("SELECT * FROM ksef_certificates WHERE subject_value = ?",
-                                                 (subject_value,)) if self._certificate_status(row) == "Active")
+        used_enrollments = self.store.enrollment_count(subject_value)
+        active = sum(1 for row in self.store.ksef_certificates_of(subject_value)
+                     if self._certificate_status(row) == "Active")
         return {
             "enrollment": {"limit": max_enrollments, "remaining": max(0, max_enrollments - used_enrollments)},
             "certificate": {"limit": max_certificates, "remaining": max(0, max_certificates - active)},
@@ -335,31 +287,28 @@ class CertificatesApiMixin:
             if limits["certificate"]["remaining"] <= 0:
                 raise ApiError(400, 25007, "Osiągnięto limit dopuszczalnej liczby posiadanych certyfikatów.")
             reference = self.reference("EH", now)
-            owner = self.store.one("SELECT subject_value FROM ksef_certificates WHERE public_key_der = ?", (spki,))
+            owner = self.store.certificate_key_owner(spki)
             code, details, serial = 200, None, None
-            if owner is not None and owner["subject_value"] != subject_value:
+            if owner is not None and owner != subject_value:
                 code, details = 400, ["Klucz publiczny jest już certyfikowany dla innego podmiotu."]
             else:
                 serial, issued = self._issue(csr, certificate_type, valid_from)
                 common = issued.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-                self.store.run(
-                    "INSERT INTO ksef_certificates (serial, name, type, common_name, subject_type, subject_value,"
-                    " certificate_der, public_key_der, valid_from, valid_to, request_date)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (serial, name, certificate_type, common[0].value if common else "", subject_type, subject_value,
-                     issued.public_bytes(serialization.Encoding.DER), spki, valid_from,
-                     valid_from + CERTIFICATE_LIFETIME, now))
-            self.store.run(
-                "INSERT INTO certificate_enrollments (reference, subject_type, subject_value, request_date, ready_at,"
-                " status_code, status_details, serial) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (reference, subject_type, subject_value, now, now + self.config["processing_delay"], code,
-                 json.dumps(details) if details else None, serial))
+                self.store.add_ksef_certificate({
+                    "serial": serial, "name": name, "type": certificate_type,
+                    "common_name": common[0].value if common else "", "subject_type": subject_type,
+                    "subject_value": subject_value, "certificate_der": issued.public_bytes(serialization.Encoding.DER),
+                    "public_key_der": spki, "valid_from": valid_from,
+                    "valid_to": valid_from + CERTIFICATE_LIFETIME, "request_date": now})
+            self.store.add_enrollment({
+                "reference": reference, "subject_type": subject_type, "subject_value": subject_value,
+                "request_date": now, "ready_at": now + self.config["processing_delay"], "status_code": code,
+                "status_details": json.dumps(details) if details else None, "serial": serial})
         return json_response(202, {"referenceNumber": reference, "timestamp": utc_iso(now)})
 
     def certificates_enrollment_status(self, request, ref):
         subject_type, subject_value = self._subject(request)
-        row = self.store.one("SELECT * FROM certificate_enrollments WHERE reference = ? AND subject_value = ?",
-                             (ref, subject_value))
+        row = self.store.enrollment(ref, subject_value)
         if row is None:
             raise ApiError(400, 25005, "Wniosek certyfikacyjny o podanym numerze referencyjnym nie istnieje.")
         if row["request_date"] + ENROLLMENT_RETENTION < self.now():
@@ -382,8 +331,7 @@ class CertificatesApiMixin:
         found = []
         for serial in serials:
             _check_serial(serial)
-            row = self.store.one("SELECT * FROM ksef_certificates WHERE serial = ? AND subject_value = ?",
-                                 (serial, subject_value))
+            row = self.store.ksef_certificate(serial, subject_value)
             if row is not None:
                 found.append({"certificate": base64.b64encode(bytes(row["certificate_der"])).decode("ascii"),
                               "certificateName": row["name"], "certificateSerialNumber": row["serial"],
@@ -402,8 +350,7 @@ class CertificatesApiMixin:
             _check_serial(data["certificateSerialNumber"])
         expires_after = _parse_iso(data["expiresAfter"], "expiresAfter") if data.get("expiresAfter") else None
         _subject_type, subject_value = self._subject(request)
-        rows = self.store.all("SELECT * FROM ksef_certificates WHERE subject_value = ? ORDER BY request_date, serial",
-                              (subject_value,))
+        rows = self.store.ksef_certificates_of(subject_value)
         items = []
         for row in rows:
             status = self._certificate_status(row)
@@ -434,15 +381,13 @@ class CertificatesApiMixin:
             raise ProblemError(403, "Operacja nie jest dostępna dla podmiotu uwierzytelnionego tokenem KSeF.")
         _subject_type, subject_value = self._subject(request)
         with self.store.lock:
-            row = self.store.one("SELECT * FROM ksef_certificates WHERE serial = ? AND subject_value = ?",
-                                 (serial, subject_value))
+            row = self.store.ksef_certificate(serial, subject_value)
             if row is None:
                 raise ApiError(400, 25008, "Certyfikat o podanym numerze seryjnym nie istnieje.")
             if self._certificate_status(row) != "Active":
                 raise ApiError(400, 25009, "Nie można odwołać wskazanego certyfikatu, ponieważ jest już odwołany, "
                                            "zablokowany lub nieważny.")
-            self.store.run("UPDATE ksef_certificates SET status = 'Revoked', revocation_reason = ? WHERE serial = ?",
-                           (reason, serial))
+            self.store.update_ksef_certificate(serial, status="Revoked", revocation_reason=reason)
         return Response(204)
 
     # ------------------------------------------------------------------ TEST environment helpers
@@ -452,7 +397,7 @@ class CertificatesApiMixin:
         if not data.get("validTo"):
             raise validation_error("validTo jest wymagane.")
         valid_to = _parse_iso(data["validTo"], "validTo")
-        if self.store.run("UPDATE ksef_certificates SET valid_to = ? WHERE serial = ?", (valid_to, serial)).rowcount == 0:
+        if not self.store.update_ksef_certificate(serial, valid_to=valid_to):
             raise ApiError(400, 25008, "Certyfikat o podanym numerze seryjnym nie istnieje.")
         return json_response(200, {})
 
@@ -464,13 +409,12 @@ class CertificatesApiMixin:
         for value in (enrollment, certificate):
             if value is not None and (not isinstance(value, int) or value < 0):
                 raise validation_error("Limity muszą być liczbami całkowitymi >= 0.")
-        self.store.run("INSERT OR REPLACE INTO certificate_limit_overrides (subject_value, max_enrollments,"
-                       " max_certificates) VALUES (?, ?, ?)", (subject_value, enrollment, certificate))
+        self.store.set_certificate_limits(subject_value, enrollment, certificate)
         return json_response(200, {})
 
     def testdata_reset_limits(self, request):
         _subject_type, subject_value = self._subject(request)
-        self.store.run("DELETE FROM certificate_limit_overrides WHERE subject_value = ?", (subject_value,))
+        self.store.drop_certificate_limits(subject_value)
         return json_response(200, {})
 
     def control_certificate_status(self, request):
@@ -479,8 +423,6 @@ class CertificatesApiMixin:
         data = self._control_json(request)
         if data.get("status") not in ("Active", "Blocked", "Revoked"):
             raise validation_error("status: Active|Blocked|Revoked.")
-        changed = self.store.run("UPDATE ksef_certificates SET status = ? WHERE serial = ?",
-                                 (data["status"], data.get("serial"))).rowcount
-        if not changed:
+        if not self.store.update_ksef_certificate(data.get("serial"), status=data["status"]):
             raise ApiError(400, 25008, "Certyfikat o podanym numerze seryjnym nie istnieje.")
         return json_response(200, {"serial": data["serial"], "status": data["status"]})

@@ -84,14 +84,12 @@ class CollectiveIdentifiersMixin:
                 raise validation_error("Faktura %s: payment wymaga amount i currency." % number)
             if len(item.get("description") or "") > 512:
                 raise validation_error("Faktura %s: description może mieć najwyżej 512 znaków." % number)
-            row = self.store.one("SELECT seller_nip, xml FROM invoices WHERE ksef_number = ? AND status_code = 200",
-                                 (number,))
+            row = self.store.accepted_invoice(number, "seller_nip, xml")
             if row is None or context not in (row["seller_nip"], _buyer_nip(row["xml"])):
                 raise ApiError(400, 71001, "Faktura nie może zostac przypisana do Identyfikatora Zbiorczego.",
                                ["Faktura o numerze KSeF %s nie może zostac przypisana do Identyfikatora Zbiorczego."
                                 % number])
-            used = self.store.one("SELECT COUNT(*) AS n FROM collective_identifier_invoices"
-                                  " WHERE ksef_number = ? AND context_nip = ?", (number, context))["n"]
+            used = self.store.collective_uses(number, context)
             if used >= MAX_PER_INVOICE:
                 raise ApiError(400, 71002, "Faktura jest już przypisana do maksymalnej liczby Identyfikatorów "
                                "Zbiorczych.", ["Faktura o numerze KSeF %s jest już przypisana do maksymalnej liczby "
@@ -106,11 +104,7 @@ class CollectiveIdentifiersMixin:
         month = datetime.datetime.fromtimestamp(now, WARSAW).strftime("%Y%m")
         body = "%s-IZ%s-%s" % (seller, month, secrets.token_hex(6).upper())
         number = "%s-%02X" % (body, crc8(body))
-        with self.store.transaction() as db:
-            db.execute("INSERT INTO collective_identifiers (number, context_nip, seller_nip, created_ts, invoices)"
-                       " VALUES (?, ?, ?, ?, ?)", (number, context, seller, now, json.dumps(invoices)))
-            db.executemany("INSERT INTO collective_identifier_invoices (number, ksef_number, context_nip)"
-                           " VALUES (?, ?, ?)", [(number, ksef, context) for ksef in numbers])
+        self.store.add_collective_identifier(number, context, seller, now, invoices, numbers)
         return json_response(201, {"collectiveIdentifierNumber": number})
 
     def _collective_visible(self, row, context):
@@ -119,12 +113,12 @@ class CollectiveIdentifiersMixin:
         return any(context in self._collective_parties(item["ksefNumber"]) for item in json.loads(row["invoices"]))
 
     def _collective_parties(self, ksef_number):
-        row = self.store.one("SELECT seller_nip, xml FROM invoices WHERE ksef_number = ?", (ksef_number,))
+        row = self.store.invoice_by_ksef_number(ksef_number, "seller_nip, xml")
         return (row["seller_nip"], _buyer_nip(row["xml"])) if row else ()
 
     def collective_invoices(self, request, number):
         context = self._collective_context(request)
-        row = self.store.one("SELECT * FROM collective_identifiers WHERE number = ?", (number,))
+        row = self.store.collective_identifier(number)
         if row is None or not self._collective_visible(row, context):
             raise validation_error("Identyfikator zbiorczy %s nie istnieje." % number)
         creator = row["context_nip"] == context
@@ -143,9 +137,7 @@ class CollectiveIdentifiersMixin:
         context = self._collective_context(request)
         if not is_valid_ksef_number(ksef):
             raise validation_error("Nieprawidłowy numer KSeF: %s." % ksef)
-        rows = self.store.all(
-            "SELECT DISTINCT c.* FROM collective_identifiers c JOIN collective_identifier_invoices i"
-            " ON i.number = c.number WHERE i.ksef_number = ? ORDER BY c.created_ts DESC, c.number DESC", (ksef,))
+        rows = self.store.collective_identifiers_of(ksef)
         items = [{"collectiveIdentifierNumber": row["number"], "createdInCurrentContext": row["context_nip"] == context,
                   "dateCreated": utc_iso(row["created_ts"])}
                  for row in rows if self._collective_visible(row, context)]
@@ -163,8 +155,7 @@ class CollectiveIdentifiersMixin:
         if end < start or end - start > datetime.timedelta(days=MAX_QUERY_DAYS):
             raise validation_error("Maksymalny przedział czasu to %s dni." % MAX_QUERY_DAYS)
         context = self._collective_context(request)
-        rows = self.store.all("SELECT * FROM collective_identifiers WHERE created_ts BETWEEN ? AND ?"
-                              " ORDER BY created_ts DESC, number DESC", (start.timestamp(), end.timestamp()))
+        rows = self.store.collective_identifiers_between(start.timestamp(), end.timestamp())
         items = []
         for row in rows:
             count = len(json.loads(row["invoices"]))

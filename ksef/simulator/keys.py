@@ -1,4 +1,5 @@
-"""The simulator's own "Ministerstwo Finansów" encryption keys (FACTS §4.3).
+"""The simulator's own "Ministerstwo Finansów" encryption keys (KSeF
+``bezpieczenstwo/klucze-publiczne-do-szyfrowania.md``).
 
 One RSA-2048 key and self-signed certificate per usage (``KsefTokenEncryption``,
 ``SymmetricKeyEncryption``), as the real service lists them. ``certificateId`` is the Base64

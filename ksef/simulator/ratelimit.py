@@ -1,4 +1,4 @@
-"""Sliding-window rate limits per (context, client IP) and endpoint group (FACTS §4.12)."""
+"""Sliding-window rate limits per (context, client IP) and endpoint group (KSeF ``limity/limity-api.md``)."""
 import collections
 import math
 import re

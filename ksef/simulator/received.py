@@ -1,5 +1,5 @@
 """Invoices as their buyer sees them: ``POST /invoices/query/metadata`` (KSeF 2.0 OpenAPI,
-``InvoiceQueryFilters`` / ``QueryInvoicesMetadataResponse``) and, in ``app.py``,
+``InvoiceQueryFilters`` / ``QueryInvoicesMetadataResponse``) and, in ``invoices_api.py``,
 ``GET /invoices/ksef/{n}`` for the seller *or the buyer* of the invoice. A company downloads
 its purchase invoices (vendor bills) with them."""
 import datetime
@@ -94,9 +94,7 @@ class ReceivedInvoicesMixin:
         size, offset = int(size), int(offset)
         context_nip = request.auth["ctx"]["value"]
         found = []
-        rows = self.store.all(
-            "SELECT * FROM invoices WHERE status_code = 200 AND ready_at <= ? ORDER BY %s, ksef_number"
-            % DATE_COLUMNS[date_type], (self.now(),))
+        rows = self.store.visible_accepted_invoices(self.now(), DATE_COLUMNS[date_type])
         for row in rows:
             if not self._received_in_range(row, date_type, start, end):
                 continue

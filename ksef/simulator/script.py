@@ -4,7 +4,7 @@ A drill needs KSeF to fail on schedule ("the connection is gone at 10:00, MF ann
 failure at 11:00, it ends at 12:00") while staff work as usual. This module is the pure part:
 validating and ordering the steps, checking that every announced failure end has a start,
 and the JSON views. Playing the steps (faults, Latarnia messages, SQLite state) is in
-``app.py``, section "outage script".
+``script_api.py``.
 
 A step is ``{"at": ISO-8601 with Z or an offset, "action": one of ACTIONS, "id": optional
 opaque string}``.

@@ -1,4 +1,6 @@
-"""Transport-neutral request/response objects and the KSeF error formats (FACTS §4.12)."""
+"""Transport-neutral request/response objects and the KSeF error formats (KSeF OpenAPI: the
+``exception`` body of 400 and Problem Details of 401/403 and of ``X-Error-Format: problem-details``;
+``limity/limity-api.md``: 429 with ``Retry-After``)."""
 import datetime
 import json
 import secrets

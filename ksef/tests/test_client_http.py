@@ -1,4 +1,4 @@
-"""KsefClient over real HTTP against the KSeF simulator on 127.0.0.1 (FACTS §4)."""
+"""KsefClient over real HTTP against the KSeF simulator on 127.0.0.1 (the KSeF 2.0 OpenAPI)."""
 import datetime
 import logging
 import uuid

@@ -6,7 +6,7 @@ from ksef import crypto
 
 
 def test_hash_spellings_match_official_kod1_example():
-    # FACTS §3.6: '<root>test</root>' -> qrs2gCLXnTUy6--AHwHuDxFuCj0BYUGRGtBuGnJwN-c
+    # The official clients' KOD I unit-test vector: '<root>test</root>' -> qrs2gCLXnTUy6--AHwHuDxFuCj0BYUGRGtBuGnJwN-c
     data = b"<root>test</root>"
     assert crypto.sha256_b64url(data) == "qrs2gCLXnTUy6--AHwHuDxFuCj0BYUGRGtBuGnJwN-c"
     api_form = crypto.sha256_b64(data)
@@ -20,7 +20,7 @@ def test_aes_roundtrip_and_pkcs7_size(size):
     key, iv = crypto.new_symmetric_key()
     plaintext = bytes(range(256)) * (size // 256) + bytes(size % 256)
     ciphertext = crypto.aes_encrypt(plaintext, key, iv)
-    # PKCS#7 always pads, a full block when the size is a multiple of 16 (FACTS §2.1: 6480 -> 6496)
+    # PKCS#7 always pads, a full block when the size is a multiple of 16 (the KSeF OpenAPI example: 6480 -> 6496)
     assert len(ciphertext) == (size // 16 + 1) * 16
     assert crypto.aes_decrypt(ciphertext, key, iv) == plaintext
 

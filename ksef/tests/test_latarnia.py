@@ -1,4 +1,5 @@
-"""LatarniaClient over real HTTP against the simulator's /status and /messages (FACTS §1.8)."""
+"""LatarniaClient over real HTTP against the simulator's /status and /messages (the wire format
+of the Ministry's C# client, `LighthouseClient.cs`)."""
 import socket
 
 import pytest

@@ -8,11 +8,11 @@ import pytest
 
 from ksef import errors
 from ksef.client import KsefClient
-from ksef.simulator import Simulator
 from ksef.simulator.invoices import default_shared_dir
 from ksef.simulator.testing import SAMPLE_SELLER_NIP, sample_invoice
 
 TOKEN = "pkid-test-%s" % uuid.uuid4().hex
+PROCESSING_DELAY = 0.05   # for the simulator of conftest.base_url
 # Request bodies of open-api-2.7 that carry publicKeyId (directly or in EncryptionInfo) and the
 # client call that sends each; exports are not used by the add-on.
 CALLS = {"/auth/ksef-token": "InitTokenAuthenticationRequest", "/sessions/online": "OpenOnlineSessionRequest",
@@ -32,16 +32,7 @@ def offers_public_key_id(schemas, name, seen=()):
     return any(offers_public_key_id(schemas, ref, seen + (name,)) for ref in refs if ref not in seen)
 
 
-@pytest.fixture(scope="module")
-def simulator(tmp_path_factory):
-    sim = Simulator(tmp_path_factory.mktemp("sim") / "state.db", tokens=["%s:%s" % (SAMPLE_SELLER_NIP, TOKEN)],
-                    rate_limits="off", processing_delay=0.05)
-    sim.start()
-    yield sim
-    sim.stop()
-
-
-def test_every_request_the_spec_offers_it_carries_the_public_key_id(simulator):
+def test_every_request_the_spec_offers_it_carries_the_public_key_id(base_url):
     document = spec()
     schemas = document["components"]["schemas"]
     offered = set()
@@ -54,7 +45,7 @@ def test_every_request_the_spec_offers_it_carries_the_public_key_id(simulator):
     assert set(CALLS) <= offered
     assert offered - set(CALLS) <= {"/invoices/exports"}, offered
 
-    client = KsefClient(base_url=simulator.base_url + "/v2", timeout=5, poll_interval=0.05)
+    client = KsefClient(base_url=base_url + "/v2", timeout=5, poll_interval=0.05)
     sent = {}
 
     def record(response, *args, **kwargs):
@@ -71,8 +62,8 @@ def test_every_request_the_spec_offers_it_carries_the_public_key_id(simulator):
         assert key in keys and len(key) == 44, path
 
 
-def test_an_unknown_public_key_id_is_refused_with_21470(simulator):
-    client = KsefClient(base_url=simulator.base_url + "/v2", timeout=5, poll_interval=0.05)
+def test_an_unknown_public_key_id_is_refused_with_21470(base_url):
+    client = KsefClient(base_url=base_url + "/v2", timeout=5, poll_interval=0.05)
     client.authenticate_with_token("Nip", SAMPLE_SELLER_NIP, TOKEN)
     body = {"formCode": {"systemCode": "FA (3)", "schemaVersion": "1-0E", "value": "FA"},
             "encryption": {"encryptedSymmetricKey": "AAAA", "initializationVector": "AAAAAAAAAAAAAAAAAAAAAA==",

@@ -109,7 +109,7 @@ def test_selfgenerated_vectors_fail_when_tampered():
     for url, key in ((ec_url, ec_key), (rsa_url, rsa_key)):
         assert not qr.verify_certificate_url(url.replace("qr-test.", "qr."), key)       # other environment
         assert not qr.verify_certificate_url(url.replace("/1111111111/01F2", "/1111111112/01F2"), key)
-        # the scheme is not part of the signed text (FACTS §3.4), so it does not matter
+        # the scheme is not part of the signed text (ksef-docs ``kody-qr.md``, KOD II), so it does not matter
         assert qr.verify_certificate_url(url.replace("https://", "http://"), key)
         assert not qr.verify_certificate_url(url[:-2], key)                            # truncated signature
         assert not qr.verify_certificate_url("https://example.com/not/a/kod2", key)   # malformed

@@ -208,7 +208,8 @@ def test_mixed_modes_go_to_separate_sessions(ctx):
     offline_sessions = {outcomes[i.key].session_reference for i in offline + few_offline}
     online_sessions = {outcomes[i.key].session_reference for i in online}
     assert len(offline_sessions) == 1 and len(online_sessions) == 1 and offline_sessions != online_sessions
-    # issued yesterday, so even the online batch is classified Offline by KSeF (FACTS §1.5);
+    # issued yesterday, so even the online batch is classified Offline by KSeF
+    # (`offline/automatyczne-okreslanie-trybu-offline.md`);
     # what matters here is the declared mode per session, checked through the UPO of today's invoices
     today_online = [Item.of("today-%d" % n, invoice_xml(ctx.nip, "T/%s/%d" % (uuid.uuid4().hex[:6], n),
                                                          issue_date=warsaw_today()), False) for n in range(3)]

@@ -44,8 +44,7 @@ class TestKsefEdiBridge(KsefOfflineTestMixin, KsefEngineCommon):
 
     def _accepted_in_ksef(self, move):
         """How many accepted invoices KSeF holds under this invoice's number (as seller)."""
-        sim = SimClient(self.ksef_url)
-        sim.login(self.ksef_nip, self.ksef_token)
+        sim = self._ksef_sim_client()
         now = datetime.datetime.now(datetime.timezone.utc)
         answer = sim.call("POST", "/v2/invoices/query/metadata", params={"pageSize": 250}, json={
             "subjectType": "Subject1", "dateRange": {
@@ -72,8 +71,7 @@ class TestKsefEdiBridge(KsefOfflineTestMixin, KsefEngineCommon):
     def _their_sending(self, move):
         """What l10n_pl_edi's own sender does (its service, its file, its fields), pointed at the
         simulator: an invoice sent by it before this bridge existed."""
-        sim = SimClient(self.ksef_url)
-        sim.login(self.ksef_nip, self.ksef_token)
+        sim = self._ksef_sim_client()
         self.company.sudo().write({"l10n_pl_edi_access_token": sim.access_token,
                                    "l10n_pl_edi_refresh_token": sim.refresh_token})
         service = KsefApiService(self.company)
@@ -217,11 +215,7 @@ class TestKsefEdiBridge(KsefOfflineTestMixin, KsefEngineCommon):
 
     def test_rejection_is_mirrored(self):
         move = self._ksef_invoice()
-        sim = SimClient(self.ksef_url)
-        sim.login(self.ksef_nip, self.ksef_token)
-        reference = sim.open_online().json()["referenceNumber"]
-        sent = sim.send(reference, sample_invoice(move.name)).json()["referenceNumber"]
-        self.assertEqual(sim.wait_invoice(reference, sent)["status"]["code"], 200)
+        self._ksef_sent_elsewhere(sample_invoice(move.name))
         move.with_user(self.user).action_l10n_pl_ksef_post()
         self.assertEqual((move.l10n_pl_ksef_state, move.l10n_pl_edi_status), ("rejected", "rejected"))
         self.assertFalse(move.l10n_pl_edi_number)

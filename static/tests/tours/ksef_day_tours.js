@@ -5,6 +5,7 @@
 
 import { registry } from "@web/core/registry";
 import { rpc } from "@web/core/network/rpc";
+import { chooseAttachmentFile, searchRead } from "@l10n_pl_ksef/../tests/tours/tour_utils";
 
 // A date as a Polish user reads it (dd.mm.rrrr).
 const POLISH_DATE = /\b\d\d\.\d\d\.\d{4}\b/;
@@ -13,12 +14,6 @@ function check(condition, message) {
     if (!condition) {
         throw new Error(message);
     }
-}
-
-async function searchRead(model, domain, fields) {
-    return rpc(`/web/dataset/call_kw/${model}/search_read`, {
-        model, method: "search_read", args: [domain, fields], kwargs: {},
-    });
 }
 
 async function openInvoiceByRef(ref) {
@@ -73,17 +68,6 @@ const CERTIFICATE_FILES = {
     key_file: "l10n_pl_ksef_day_20b.key",
 };
 
-async function chooseFile(fieldName, anchor) {
-    const [attachment] = await searchRead("ir.attachment", [["name", "=", CERTIFICATE_FILES[fieldName]]],
-                                          ["name", "datas", "mimetype"]);
-    const bytes = Uint8Array.from(atob(attachment.datas), (c) => c.charCodeAt(0));
-    const transfer = new DataTransfer();
-    transfer.items.add(new File([bytes], attachment.name, { type: attachment.mimetype }));
-    const input = anchor.closest(".o_field_widget").querySelector("input[type='file']");
-    input.files = transfer.files;
-    input.dispatchEvent(new Event("change", { bubbles: true }));
-}
-
 registry.category("web_tour.tours").add("l10n_pl_ksef_tour_day_certificate_20b", {
     steps: () => [
         {
@@ -105,7 +89,7 @@ registry.category("web_tour.tours").add("l10n_pl_ksef_tour_day_certificate_20b",
             content: "Plik certyfikatu",
             trigger: ".modal .o_field_widget[name='certificate_file'] .o_select_file_button",
             async run() {
-                await chooseFile("certificate_file", this.anchor);
+                await chooseAttachmentFile(CERTIFICATE_FILES.certificate_file, this.anchor);
             },
         },
         {
@@ -116,7 +100,7 @@ registry.category("web_tour.tours").add("l10n_pl_ksef_tour_day_certificate_20b",
             content: "Plik klucza prywatnego",
             trigger: ".modal .o_field_widget[name='key_file'] .o_select_file_button",
             async run() {
-                await chooseFile("key_file", this.anchor);
+                await chooseAttachmentFile(CERTIFICATE_FILES.key_file, this.anchor);
             },
         },
         {

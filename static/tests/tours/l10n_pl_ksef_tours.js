@@ -3,8 +3,7 @@
  * No sleeps: every step waits on what the user would see. */
 
 import { registry } from "@web/core/registry";
-import { screenshot } from "@l10n_pl_ksef/../tests/tours/tour_utils";
-import { rpc } from "@web/core/network/rpc";
+import { chooseAttachmentFile, screenshot } from "@l10n_pl_ksef/../tests/tours/tour_utils";
 import { download } from "@web/core/network/download";
 
 function openKsefTab() {
@@ -183,21 +182,6 @@ const CERTIFICATE_FILES = {
     key_file: "l10n_pl_ksef_tour_offline.key",
 };
 
-async function chooseFile(fieldName, anchor) {
-    const [attachment] = await rpc("/web/dataset/call_kw/ir.attachment/search_read", {
-        model: "ir.attachment",
-        method: "search_read",
-        args: [[["name", "=", CERTIFICATE_FILES[fieldName]]], ["name", "datas", "mimetype"]],
-        kwargs: {},
-    });
-    const bytes = Uint8Array.from(atob(attachment.datas), (c) => c.charCodeAt(0));
-    const transfer = new DataTransfer();
-    transfer.items.add(new File([bytes], attachment.name, { type: attachment.mimetype }));
-    const input = anchor.closest(".o_field_widget").querySelector("input[type='file']");
-    input.files = transfer.files;
-    input.dispatchEvent(new Event("change", { bubbles: true }));
-}
-
 registry.category("web_tour.tours").add("l10n_pl_ksef_tour_certificate_settings", {
     steps: () => [
         {
@@ -219,7 +203,7 @@ registry.category("web_tour.tours").add("l10n_pl_ksef_tour_certificate_settings"
             content: "Choose the certificate file",
             trigger: ".modal .o_field_widget[name='certificate_file'] .o_select_file_button",
             async run() {
-                await chooseFile("certificate_file", this.anchor);
+                await chooseAttachmentFile(CERTIFICATE_FILES.certificate_file, this.anchor);
             },
         },
         {
@@ -230,7 +214,7 @@ registry.category("web_tour.tours").add("l10n_pl_ksef_tour_certificate_settings"
             content: "Choose the private key file",
             trigger: ".modal .o_field_widget[name='key_file'] .o_select_file_button",
             async run() {
-                await chooseFile("key_file", this.anchor);
+                await chooseAttachmentFile(CERTIFICATE_FILES.key_file, this.anchor);
             },
         },
         {
