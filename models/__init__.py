@@ -14,6 +14,9 @@ from . import res_config_settings
 from . import l10n_pl_ksef_event
 from . import certificate
 from . import account_move_ksef_offline
+from . import account_move_ksef_lifecycle
+from . import account_move_ksef_verdict
+from . import account_move_ksef_held
 from . import l10n_pl_ksef_engine
 from . import account_move_ksef_correction
 from . import ir_attachment_ksef_correction

@@ -7,19 +7,8 @@ from odoo.exceptions import UserError
 
 from ..ksef import crypto, fa3
 from . import ksef_messages
+from .account_move_ksef_lifecycle import LOCKED_STATES, ON_THE_WAY_STATES
 
-# The KSeF life of an invoice. The transitions between these states live with the flows
-# that cause them (online sending, offline issuing, the submission engine).
-KSEF_STATES = [
-    ("to_send", "To send"),
-    ("sending", "Sent, awaiting KSeF"),
-    ("offline", "Issued offline, to submit"),
-    ("accepted", "Accepted by KSeF"),
-    ("rejected", "Rejected by KSeF"),
-    ("outside", "Outside KSeF (total failure)"),
-]
-# States in which KSeF has, or may have, the frozen XML: the invoice may no longer change.
-KSEF_LOCKED_STATES = ("sending", "offline", "accepted", "outside")
 WARSAW = "Europe/Warsaw"
 
 
@@ -30,9 +19,7 @@ def _to_decimal(value, digits=2):
 class AccountMove(models.Model):
     _inherit = "account.move"
 
-    l10n_pl_ksef_state = fields.Selection(
-        KSEF_STATES, string="KSeF status", copy=False, index=True, tracking=True, readonly=True,
-    )
+    # l10n_pl_ksef_state: the KSeF life of the invoice, see account_move_ksef_lifecycle.py
     l10n_pl_ksef_number = fields.Char(string="KSeF number", copy=False, readonly=True, index=True, tracking=True)
     l10n_pl_ksef_xml_id = fields.Many2one(
         "ir.attachment", string="KSeF XML", copy=False, readonly=True,
@@ -273,8 +260,8 @@ class AccountMove(models.Model):
         if not original:
             errors.append(_("Reversal of: a credit note sent to KSeF must refer to the invoice it corrects."))
             return None
-        if not original.l10n_pl_ksef_number and original.l10n_pl_ksef_state in ("to_send", "sending", "offline"):
-            # FACTS §6.5: a correction goes to KSeF only once its original has a KSeF number.
+        if not original.l10n_pl_ksef_number and original.l10n_pl_ksef_state in ON_THE_WAY_STATES:
+            # FA(3) XSD, DaneFaKorygowanej: a correction names its original by KSeF number once it has one.
             errors.append(_("Reversal of: the corrected invoice %(original)s has no KSeF number yet; "
                             "the credit note can be sent once KSeF has accepted it.", original=original.name))
             return None
@@ -374,7 +361,7 @@ class AccountMove(models.Model):
         return False
 
     def _check_draftable(self):
-        locked = self.filtered(lambda m: m.l10n_pl_ksef_state in KSEF_LOCKED_STATES
+        locked = self.filtered(lambda m: m.l10n_pl_ksef_state in LOCKED_STATES
                                and not m._l10n_pl_ksef_may_reset_to_draft())
         if locked:
             raise UserError(_(
@@ -388,9 +375,8 @@ class AccountMove(models.Model):
     def button_draft(self):
         # A draft is edited and re-frozen later; the old file stays on the invoice as history.
         result = super().button_draft()
-        self.filtered("l10n_pl_ksef_xml_id")._l10n_pl_ksef_write({
+        self.filtered("l10n_pl_ksef_xml_id")._l10n_pl_ksef_move_to(False, {
             "l10n_pl_ksef_xml_id": False, "l10n_pl_ksef_xml_hash": False,
             "l10n_pl_ksef_xml_hash_url": False, "l10n_pl_ksef_frozen_at": False,
-            "l10n_pl_ksef_state": False,
         })
         return result

@@ -11,33 +11,30 @@
 * KOR_ZAL / KOR_ROZ: a credit note of a ZAL / ROZ.
 
 A ROZ names its advance invoices' KSeF numbers: while one of them was issued offline and has no
-number yet, the ROZ is held exactly like a credit note of an offline original
-(``account_move_ksef_correction``) and released when the last number arrives.
+number yet, the ROZ is held exactly like a credit note of an offline original and released when
+the last number arrives (the lifecycle's "waits for references" rule, ``account_move_ksef_lifecycle``).
 
 The kind is an explicit choice on the invoice. When ``sale`` is installed, its down-payment
 lines propose it at posting (no dependency: the sale fields are looked up only if present).
 """
-from markupsafe import Markup
-
 from odoo import _, api, fields, models
-from odoo.exceptions import UserError
 
 from ..ksef import fa3, fa3_parts
 from .account_move import _to_decimal
-from .account_move_ksef_correction import ORIGINAL_PENDING_STATES, SUBMIT_CRON_XMLID
+from .account_move_ksef_lifecycle import REFERENCE_PENDING_STATES
 
 INVOICE_KINDS = [
     ("VAT", "Regular invoice"),
     ("ZAL", "Advance invoice (ZAL)"),
     ("ROZ", "Settlement of advances (ROZ)"),
 ]
-# The fields of the kind may change only while the invoice is a draft: the e-invoice is built from them.
-KIND_FIELDS = ("l10n_pl_ksef_invoice_kind", "l10n_pl_ksef_advance_ids", "l10n_pl_ksef_order_line_ids")
 
 
 class AccountMove(models.Model):
     _inherit = "account.move"
 
+    # The kind's fields change only in draft (the e-invoice is built from them): see
+    # account_move_ksef_guard.DRAFT_ONLY_FIELDS.
     l10n_pl_ksef_invoice_kind = fields.Selection(
         INVOICE_KINDS, string="KSeF invoice kind", default="VAT", copy=True,
         help="Advance invoice (ZAL): documents a payment received before the supply; describe the order in its "
@@ -67,14 +64,6 @@ class AccountMove(models.Model):
     def _compute_l10n_pl_ksef_waiting_original(self):
         return super()._compute_l10n_pl_ksef_waiting_original()
 
-    def write(self, vals):
-        if any(name in vals for name in KIND_FIELDS):
-            posted = self.filtered(lambda m: m.state == "posted")
-            if posted:
-                raise UserError(_("Invoice %(invoice)s is posted: its KSeF invoice kind, advance invoices and order "
-                                  "lines can only be changed in draft.", invoice=", ".join(posted.mapped("name"))))
-        return super().write(vals)
-
     # ---- kind ------------------------------------------------------------------------------
 
     def _l10n_pl_ksef_fa3_kind(self):
@@ -97,21 +86,15 @@ class AccountMove(models.Model):
             return self.reversed_entry_id.l10n_pl_ksef_advance_ids
         return self.browse()
 
-    def _l10n_pl_ksef_pending_advances(self):
-        return self._l10n_pl_ksef_settled_advances().filtered(
-            lambda m: not m.l10n_pl_ksef_number and m.l10n_pl_ksef_state in ORIGINAL_PENDING_STATES)
+    def _l10n_pl_ksef_referenced_invoices(self):
+        """A settlement (or its correction) names its advance invoices by their KSeF numbers too."""
+        return super()._l10n_pl_ksef_referenced_invoices() | self._l10n_pl_ksef_settled_advances()
 
-    def _l10n_pl_ksef_original_pending(self):
-        """A settlement (or its correction) also waits for the KSeF numbers of its advance invoices;
-        the reversal of a credit note waits for the credit note's."""
-        self.ensure_one()
-        if super()._l10n_pl_ksef_original_pending():
-            return True
-        original = self.reversed_entry_id
-        if (self.move_type == "out_invoice" and original.move_type == "out_refund"
-                and not original.l10n_pl_ksef_number and original.l10n_pl_ksef_state in ORIGINAL_PENDING_STATES):
-            return True
-        return bool(self._l10n_pl_ksef_pending_advances())
+    @api.model
+    def _l10n_pl_ksef_referencing_domain(self, references):
+        return ["|", "|", ("l10n_pl_ksef_advance_ids", "in", references.ids),
+                ("reversed_entry_id.l10n_pl_ksef_advance_ids", "in", references.ids)] \
+            + super()._l10n_pl_ksef_referencing_domain(references)
 
     # ---- FA(3) -----------------------------------------------------------------------------
 
@@ -219,93 +202,13 @@ class AccountMove(models.Model):
         for advance in self._l10n_pl_ksef_settled_advances():
             if advance.l10n_pl_ksef_number:
                 references.append(fa3_parts.AdvanceInvoice(ksef_number=advance.l10n_pl_ksef_number))
-            elif advance.l10n_pl_ksef_state in ORIGINAL_PENDING_STATES:
+            elif advance.l10n_pl_ksef_state in REFERENCE_PENDING_STATES:
                 errors.append(_("Advance invoices settled: %(advance)s has no KSeF number yet; the settlement invoice "
                                 "can be sent once KSeF has accepted it.", advance=advance.name))
             else:
                 # Issued outside KSeF (total failure, or before the KSeF obligation).
                 references.append(fa3_parts.AdvanceInvoice(number=advance.name))
         return references
-
-    # ---- held settlements ------------------------------------------------------------------
-
-    def _l10n_pl_ksef_hold(self):
-        waiting = self.filtered(lambda m: m._l10n_pl_ksef_pending_advances())
-        for move in waiting:
-            already_held = move.l10n_pl_ksef_waiting_original
-            if move.l10n_pl_ksef_state != "to_send":
-                move._l10n_pl_ksef_write({"l10n_pl_ksef_state": "to_send"})
-            if not already_held:
-                move._l10n_pl_ksef_log(_(
-                    "Held: settlement invoice %(move)s names advance invoice(s) %(advances)s, which have no KSeF "
-                    "number yet (issued offline). It will be sent as soon as they are accepted.",
-                    move=move.name, advances=", ".join(move._l10n_pl_ksef_pending_advances().mapped("name"))))
-        return super(AccountMove, self - waiting)._l10n_pl_ksef_hold()
-
-    def action_l10n_pl_ksef_post(self):
-        waiting = self.filtered(lambda m: m._l10n_pl_ksef_is_applicable() and m.l10n_pl_ksef_state in (False, "to_send")
-                                and m._l10n_pl_ksef_pending_advances())
-        waiting._l10n_pl_ksef_hold()
-        result = super(AccountMove, self - waiting).action_l10n_pl_ksef_post() if self - waiting else True
-        if not waiting:
-            return result
-        return waiting._l10n_pl_ksef_held_notification(
-            _("Held until the advance invoices have their KSeF numbers"),
-            _("%(moves)s: an advance invoice it settles was issued offline and has no KSeF number yet. "
-              "The settlement invoice will be sent to KSeF as soon as it is accepted.",
-              moves=", ".join(waiting.mapped("name"))))
-
-    def action_l10n_pl_ksef_freeze(self):
-        waiting = self.filtered(lambda m: not m.l10n_pl_ksef_xml_id and m._l10n_pl_ksef_pending_advances())
-        if waiting:
-            raise UserError(_("Settlement invoice %(moves)s cannot be frozen yet: its advance invoices have no KSeF "
-                              "number (issued offline). It is held and sent once they are accepted.",
-                              moves=", ".join(waiting.mapped("name"))))
-        return super().action_l10n_pl_ksef_freeze()
-
-    def _l10n_pl_ksef_release_held_credit_notes(self):
-        released = super()._l10n_pl_ksef_release_held_credit_notes()
-        numbered = self.filtered("l10n_pl_ksef_number")
-        if not numbered:
-            return released
-        held = self.sudo().search([
-            "|", ("l10n_pl_ksef_advance_ids", "in", numbered.ids),
-            "&", ("reversed_entry_id", "in", numbered.ids), ("move_type", "=", "out_invoice"),
-            ("l10n_pl_ksef_state", "=", "to_send"),
-            ("l10n_pl_ksef_xml_id", "=", False),
-        ]).filtered(lambda m: not m._l10n_pl_ksef_original_pending()).sudo(False) - released
-        for move in held:
-            problem = None
-            try:
-                with self.env.cr.savepoint():
-                    move.action_l10n_pl_ksef_freeze()
-            except UserError as error:
-                problem = error.args[0]
-            body = _("Released: the invoices %(references)s named by this e-invoice now have their KSeF numbers; it "
-                     "can go to KSeF.", references=", ".join((numbered & (move.l10n_pl_ksef_advance_ids | move.reversed_entry_id)).mapped("name")))
-            if problem:
-                if problem == move.l10n_pl_ksef_error:
-                    continue
-                body = Markup("%s<br/>%s") % (body, _("Its e-invoice cannot be built yet: %s", problem))
-                move._l10n_pl_ksef_write({"l10n_pl_ksef_error": problem})
-            move._l10n_pl_ksef_log(body)
-        if held:
-            cron = self.env.ref(SUBMIT_CRON_XMLID, raise_if_not_found=False)
-            if cron:
-                cron.sudo()._trigger()
-        return released | held
-
-    @api.model
-    def _l10n_pl_ksef_release_numbered_originals(self):
-        released = super()._l10n_pl_ksef_release_numbered_originals()
-        pending = self.sudo().search([
-            ("l10n_pl_ksef_state", "=", "to_send"),
-            ("l10n_pl_ksef_xml_id", "=", False),
-            "|", ("l10n_pl_ksef_advance_ids.l10n_pl_ksef_number", "!=", False),
-            "&", ("move_type", "=", "out_invoice"), ("reversed_entry_id.l10n_pl_ksef_number", "!=", False),
-        ])
-        originals = (pending.l10n_pl_ksef_advance_ids | pending.reversed_entry_id).filtered("l10n_pl_ksef_number")
-        return released | originals.sudo(False)._l10n_pl_ksef_release_held_credit_notes()
 
     # ---- sale's down payments (only when ``sale`` is installed) ----------------------------
 

@@ -8,13 +8,11 @@ import base64
 from markupsafe import Markup
 
 from odoo import _, fields, models
-from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.exceptions import UserError, ValidationError
 
 from ..ksef import qr as ksef_qr
 from ..ksef import upo as ksef_upo
 from .account_move_ksef_offline import KOD1_HEADER, KOD2_HEADER
-
-CLASSIFICATION_FACT_FIELDS = {"l10n_pl_ksef_ksef_offline"}
 
 
 class AccountMove(models.Model):
@@ -24,11 +22,6 @@ class AccountMove(models.Model):
         string="Classified offline by KSeF", copy=False, readonly=True, tracking=True,
         help="Sent online, but KSeF recorded it as an offline invoice (sent after the day of its issue date): "
              "its printout carries KOD I OFFLINE and KOD II, and the buyer must receive that printout.")
-
-    def write(self, vals):
-        if not self.env.su and CLASSIFICATION_FACT_FIELDS.intersection(vals):
-            raise AccessError(_("KSeF's classification of an invoice is recorded by the KSeF module only."))
-        return super().write(vals)
 
     def _l10n_pl_ksef_after_numbered(self, results):
         super()._l10n_pl_ksef_after_numbered(results)

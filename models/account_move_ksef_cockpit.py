@@ -1,5 +1,5 @@
 """The overdue cockpit: where each invoice issued offline stands against its KSeF deadline
-(FACTS §1.1, §1.6: the deadline is a compliance alarm, not an API error), the filters of the
+(the Ministry's ``tryby-offline.md``: the deadline is a compliance alarm, not an API error), the filters of the
 customer invoice list, and the daily reminders: an activity for the person responsible one
 business day before and on the deadline, an escalation (activity for the responsible and the
 KSeF managers, chatter note) once it has passed. Each reminder is given once per deadline.
@@ -11,11 +11,9 @@ from odoo.osv import expression
 
 from ..ksef import calendar as ksef_calendar
 from . import ksef_messages
+from .account_move_ksef_lifecycle import DEADLINE_STATES
 
 WARSAW = "Europe/Warsaw"
-# KSeF states in which an invoice issued offline has not reached KSeF yet (a rejected one has not
-# either: it still owes KSeF an accepted file).
-KSEF_WAITING_STATES = ("to_send", "offline", "rejected")
 URGENCIES = [
     ("overdue", "Overdue"),
     ("today", "Due today"),
@@ -60,7 +58,7 @@ class AccountMove(models.Model):
         today, soon_limit = self._l10n_pl_ksef_urgency_bounds()
         for move in self:
             deadline = move.l10n_pl_ksef_deadline
-            if not deadline or move.l10n_pl_ksef_state not in KSEF_WAITING_STATES:
+            if not deadline or move.l10n_pl_ksef_state not in DEADLINE_STATES:
                 move.l10n_pl_ksef_urgency = False
             elif deadline < today:
                 move.l10n_pl_ksef_urgency = "overdue"
@@ -74,7 +72,7 @@ class AccountMove(models.Model):
     @api.model
     def _l10n_pl_ksef_urgency_domain(self, urgency):
         today, soon_limit = self._l10n_pl_ksef_urgency_bounds()
-        waiting = [("l10n_pl_ksef_state", "in", KSEF_WAITING_STATES), ("l10n_pl_ksef_deadline", "!=", False)]
+        waiting = [("l10n_pl_ksef_state", "in", DEADLINE_STATES), ("l10n_pl_ksef_deadline", "!=", False)]
         by_urgency = {
             "overdue": [("l10n_pl_ksef_deadline", "<", today)],
             "today": [("l10n_pl_ksef_deadline", "=", today)],
@@ -97,23 +95,7 @@ class AccountMove(models.Model):
             domain = ["!"] + expression.normalize_domain(domain)
         return domain
 
-    # ---- chatter on every transition --------------------------------------------------------
-
-    def write(self, vals):
-        if "l10n_pl_ksef_state" not in vals:
-            return super().write(vals)
-        new_state = vals["l10n_pl_ksef_state"]
-        labels = dict(self._fields["l10n_pl_ksef_state"]._description_selection(self.env))
-        before = {move.id: move.l10n_pl_ksef_state for move in self}
-        result = super().write(vals)
-        # The state field is tracked: the tracking message records each change. An invoice that
-        # leaves the waiting states after a reminder gets its open deadline activities closed.
-        if new_state not in KSEF_WAITING_STATES:
-            done = self.filtered(lambda m: before.get(m.id) in KSEF_WAITING_STATES and m.l10n_pl_ksef_alert_level)
-            done._l10n_pl_ksef_close_deadline_activities(
-                _("KSeF status is now '%s'.", labels.get(new_state, new_state)) if new_state else
-                _("The invoice no longer has a KSeF status."))
-        return result
+    # ---- deadline activities (closed when the lifecycle moves the invoice on) --------------
 
     def _l10n_pl_ksef_close_deadline_activities(self, feedback):
         activity_type = self.env.ref(ACTIVITY_TYPE_XMLID, raise_if_not_found=False)
@@ -135,7 +117,7 @@ class AccountMove(models.Model):
         # Deadlines within one business day (or passed) are the only ones that need anything.
         horizon = ksef_calendar.add_business_days(today, 1)
         moves = self.sudo().search([
-            ("l10n_pl_ksef_state", "in", KSEF_WAITING_STATES),
+            ("l10n_pl_ksef_state", "in", DEADLINE_STATES),
             ("l10n_pl_ksef_deadline", "!=", False),
             ("l10n_pl_ksef_deadline", "<=", horizon),
             ("move_type", "in", ("out_invoice", "out_refund")),

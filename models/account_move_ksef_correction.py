@@ -1,4 +1,5 @@
-"""Corrections around invoices issued offline (FACTS §1.7, §6.5).
+"""Corrections around invoices issued offline (the Ministry's ``offline/korekta-techniczna.md``;
+FA(3) XSD, ``DaneFaKorygowanej``).
 
 Technical correction ("korekta techniczna"): an offline invoice KSeF rejected for a technical
 reason (XSD/size 430, duplicate 440, semantic validation 450) is rebuilt from the unchanged
@@ -10,7 +11,8 @@ correction per original; never for permission rejections (410, 415).
 
 Credit notes of offline originals: a credit note whose original has no KSeF number yet refers
 to a number that does not exist; it is HELD (state ``to_send``, ``l10n_pl_ksef_waiting_original``)
-and not frozen nor sent until the original has its number, then released.
+and not frozen nor sent until the original has its number, then released: the lifecycle's
+"waits for references" rule (``account_move_ksef_lifecycle``).
 """
 import re
 
@@ -22,16 +24,15 @@ from odoo.exceptions import UserError
 
 from ..ksef import crypto
 
-# Per-invoice KSeF status codes a technical correction can cure (FACTS §1.7, §4.8).
+# Per-invoice KSeF status codes a technical correction can cure (``offline/korekta-techniczna.md``;
+# OpenAPI ``SessionInvoiceStatusResponse.status``).
 TECHNICAL_REJECTION_CODES = (430, 440, 450)
-# Rejections for missing permissions: KSeF refuses a technical correction for them (FACTS §1.7).
+# Rejections for missing permissions: KSeF refuses a technical correction for them
+# (``offline/korekta-techniczna.md``).
 PERMISSION_REJECTION_CODES = (410, 415)
-# Synchronous KSeF answers to a technical correction (FACTS §4.8).
+# Synchronous KSeF answers to a technical correction (OpenAPI ``SendInvoiceRequest``: 21166, 21167).
 CORRECTION_UNAVAILABLE = 21166
 CORRECTION_NOT_ALLOWED = 21167
-# States in which the original of a credit note may still get its KSeF number.
-ORIGINAL_PENDING_STATES = ("to_send", "sending", "offline", "rejected")
-SUBMIT_CRON_XMLID = "l10n_pl_ksef.ir_cron_l10n_pl_ksef_submit"
 
 # Business content of an FA(3) file: what a technical correction must leave unchanged.
 _HEADER_ELEMENTS = ("KodWaluty", "P_1", "P_2", "P_6", "RodzajFaktury", "P_15")
@@ -141,15 +142,7 @@ class AccountMove(models.Model):
     def _compute_l10n_pl_ksef_waiting_original(self):
         for move in self:
             move.l10n_pl_ksef_waiting_original = (
-                move.l10n_pl_ksef_state == "to_send" and move._l10n_pl_ksef_original_pending())
-
-    def _l10n_pl_ksef_original_pending(self):
-        """True for a credit note whose original will get a KSeF number but has none yet."""
-        self.ensure_one()
-        original = self.reversed_entry_id
-        return bool(self.move_type == "out_refund" and original
-                    and not original.l10n_pl_ksef_number
-                    and original.l10n_pl_ksef_state in ORIGINAL_PENDING_STATES)
+                move.l10n_pl_ksef_state == "to_send" and bool(move._l10n_pl_ksef_awaited_references()))
 
     # ---- hooks of the online flow and the submission engine ------------------------------
 
@@ -169,12 +162,6 @@ class AccountMove(models.Model):
         if self.l10n_pl_ksef_corrected_hash:
             return crypto.b64_to_b64url(self.l10n_pl_ksef_corrected_hash)
         return self.l10n_pl_ksef_xml_hash_url
-
-    def _l10n_pl_ksef_ready_to_send(self):
-        """False while this invoice must not go to KSeF yet: a credit note whose original has no
-        KSeF number. The submission engine and Post to KSeF skip such invoices."""
-        self.ensure_one()
-        return not self._l10n_pl_ksef_original_pending()
 
     # ---- technical correction --------------------------------------------------------------
 
@@ -264,9 +251,8 @@ class AccountMove(models.Model):
                 "l10n_pl_ksef_rejected_xml_id": original_attachment.id,
                 "l10n_pl_ksef_corrected_hash": original_hash,
                 "l10n_pl_ksef_technical_correction_at": now,
-                "l10n_pl_ksef_state": "to_send",
-                "l10n_pl_ksef_error": False,
             })
+        self._l10n_pl_ksef_move_to("to_send", {"l10n_pl_ksef_error": False})
         self._l10n_pl_ksef_log(Markup("%s<br/>%s") % (
             _("Technical correction prepared: the e-invoice was rebuilt with the same content (SHA-256 %s).", new_hash),
             _("It replaces the rejected file (SHA-256 %s), which stays attached; the printed QR code keeps leading to "
@@ -280,130 +266,10 @@ class AccountMove(models.Model):
         # It is not "issued offline" again: its mode, justification and KOD II stay as issued.
         self.ensure_one()
         if self.l10n_pl_ksef_corrected_hash and self.l10n_pl_ksef_offline_mode and self.l10n_pl_ksef_state == "to_send":
-            self._l10n_pl_ksef_write({"l10n_pl_ksef_state": "offline",
-                                      "l10n_pl_ksef_error": self._l10n_pl_ksef_error_text(error)})
+            self._l10n_pl_ksef_move_to("offline", {"l10n_pl_ksef_error": self._l10n_pl_ksef_error_text(error)})
             self._l10n_pl_ksef_log(_(
                 "KSeF cannot be reached right now: the technical correction is prepared and waits with the "
                 "invoices issued offline; it will be sent to KSeF later. (%s)", self._l10n_pl_ksef_error_text(error)))
             self._l10n_pl_ksef_commit()
             return False
         return super()._l10n_pl_ksef_handle_unreachable(error)
-
-    # ---- credit notes of offline originals -------------------------------------------------
-
-    def _l10n_pl_ksef_hold(self):
-        """Keep these credit notes until their originals have a KSeF number: marked to send, not
-        frozen (their e-invoice names the original's KSeF number), said once in the chatter."""
-        for move in self:
-            already_held = move.l10n_pl_ksef_waiting_original
-            if move.l10n_pl_ksef_state != "to_send":
-                move._l10n_pl_ksef_write({"l10n_pl_ksef_state": "to_send"})
-            if not already_held:
-                move._l10n_pl_ksef_log(_(
-                    "Held: credit note %(move)s corrects invoice %(original)s, which has no KSeF number yet (issued "
-                    "offline). KSeF takes a correction only once its original has a KSeF number; it will be sent "
-                    "as soon as the original is accepted.", move=move.name, original=move.reversed_entry_id.name))
-        return True
-
-    def action_l10n_pl_ksef_post(self):
-        held = self.filtered(lambda m: m._l10n_pl_ksef_is_applicable() and m.l10n_pl_ksef_state in (False, "to_send")
-                             and m._l10n_pl_ksef_original_pending())
-        held._l10n_pl_ksef_hold()
-        result = super(AccountMove, self - held).action_l10n_pl_ksef_post()
-        if not held:
-            return result
-        return held._l10n_pl_ksef_held_notification(
-            _("Held until the original has its KSeF number"),
-            _("%(moves)s: the corrected invoice was issued offline and has no KSeF number yet. The "
-              "credit note will be sent to KSeF as soon as its original is accepted.",
-              moves=", ".join(held.mapped("name"))))
-
-    def _l10n_pl_ksef_held_notification(self, title, message):
-        """What Post to KSeF shows for invoices it held back (a credit note waiting for its original,
-        a settlement waiting for its advances): a sticky warning, then the dialog closes."""
-        return {
-            "type": "ir.actions.client",
-            "tag": "display_notification",
-            "params": {
-                "type": "warning",
-                "sticky": True,
-                "title": title,
-                "message": message,
-                "next": {"type": "ir.actions.act_window_close"},
-            },
-        }
-
-    def _l10n_pl_ksef_post(self):
-        self.ensure_one()
-        if self.l10n_pl_ksef_state in (False, "to_send") and self._l10n_pl_ksef_original_pending():
-            return self._l10n_pl_ksef_hold()
-        return super()._l10n_pl_ksef_post()
-
-    def _l10n_pl_ksef_issue_offline(self, mode, event=None):
-        # A credit note of a waiting original cannot be frozen (nor carry a KOD I) yet: hold it.
-        held = self.filtered(lambda m: m._l10n_pl_ksef_is_applicable() and m.l10n_pl_ksef_state in (False, "to_send")
-                             and m._l10n_pl_ksef_original_pending())
-        held._l10n_pl_ksef_hold()
-        return super(AccountMove, self - held)._l10n_pl_ksef_issue_offline(mode, event=event)
-
-    def action_l10n_pl_ksef_freeze(self):
-        # Never freeze a held credit note: its file must name the original's KSeF number.
-        held = self.filtered(lambda m: not m.l10n_pl_ksef_xml_id and m._l10n_pl_ksef_original_pending())
-        if held:
-            raise UserError(_("Credit note %(moves)s cannot be frozen yet: the invoice it corrects has no KSeF number "
-                              "(it was issued offline). It is held and sent once the original is accepted.",
-                              moves=", ".join(held.mapped("name"))))
-        return super().action_l10n_pl_ksef_freeze()
-
-    def write(self, vals):
-        result = super().write(vals)
-        if vals.get("l10n_pl_ksef_number") or vals.get("l10n_pl_ksef_state") == "accepted":
-            self._l10n_pl_ksef_release_held_credit_notes()
-        return result
-
-    def _l10n_pl_ksef_release_held_credit_notes(self):
-        """The originals in ``self`` may have got their KSeF number: release the credit notes that
-        waited for it and wake the submission engine up."""
-        numbered = self.filtered("l10n_pl_ksef_number")
-        if not numbered:
-            return self.browse()
-        released = self.sudo().search([
-            ("reversed_entry_id", "in", numbered.ids),
-            ("move_type", "=", "out_refund"),
-            ("l10n_pl_ksef_state", "=", "to_send"),
-            ("l10n_pl_ksef_xml_id", "=", False),
-        ]).filtered(lambda m: not m._l10n_pl_ksef_original_pending()).sudo(False)
-        for credit_note in released:
-            # Frozen now (its file names the original's KSeF number): the engine sends frozen rows.
-            problem = None
-            try:
-                with self.env.cr.savepoint():
-                    credit_note.action_l10n_pl_ksef_freeze()
-            except UserError as error:
-                problem = error.args[0]
-            body = _("Released: the corrected invoice %(original)s now has KSeF number %(number)s; the credit note "
-                     "can go to KSeF.", original=credit_note.reversed_entry_id.name,
-                     number=credit_note.reversed_entry_id.l10n_pl_ksef_number)
-            if problem:
-                if problem == credit_note.l10n_pl_ksef_error:
-                    continue  # said before: a safety-net run does not repeat it
-                body = Markup("%s<br/>%s") % (body, _("Its e-invoice cannot be built yet: %s", problem))
-                credit_note._l10n_pl_ksef_write({"l10n_pl_ksef_error": problem})
-            credit_note._l10n_pl_ksef_log(body)
-        if released:
-            cron = self.env.ref(SUBMIT_CRON_XMLID, raise_if_not_found=False)
-            if cron:
-                cron.sudo()._trigger()
-        return released
-
-    @api.model
-    def _l10n_pl_ksef_release_numbered_originals(self):
-        """Release every held credit note whose original has meanwhile got its KSeF number, however
-        the number was stored (e.g. set-based by the submission engine, which bypasses ``write``)."""
-        pending = self.sudo().search([
-            ("move_type", "=", "out_refund"),
-            ("l10n_pl_ksef_state", "=", "to_send"),
-            ("l10n_pl_ksef_xml_id", "=", False),
-            ("reversed_entry_id.l10n_pl_ksef_number", "!=", False),
-        ])
-        return pending.reversed_entry_id.sudo(False)._l10n_pl_ksef_release_held_credit_notes()

@@ -11,6 +11,7 @@ from odoo.tools.misc import format_date, format_datetime
 
 from ..ksef import deadlines as ksef_deadlines
 from . import ksef_messages
+from .account_move_ksef_lifecycle import ENGINE_QUEUE_STATES
 
 WARSAW = pytz.timezone("Europe/Warsaw")
 
@@ -105,7 +106,7 @@ class AccountMoveKsefDeadlineText(models.Model):
                     "Deadline for sending it to KSeF: %(deadline)s. %(why)s",
                     deadline=move._l10n_pl_ksef_deadline_words(move.l10n_pl_ksef_deadline, key), why=why or "")
             move.l10n_pl_ksef_next_try_note = False
-            if move.l10n_pl_ksef_state in ("to_send", "offline") and move.state == "posted":
+            if move.l10n_pl_ksef_state in ENGINE_QUEUE_STATES and move.state == "posted":
                 _ = ksef_messages.user_language_env(move.env)._
                 when = move.l10n_pl_ksef_next_try
                 move.l10n_pl_ksef_next_try_note = (

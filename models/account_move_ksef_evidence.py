@@ -9,15 +9,13 @@ import json
 import re
 
 from odoo import Command, _, api, fields, models
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import UserError
 
 from ..ksef import crypto
 from ..ksef import evidence as ksef_evidence
 from ..ksef import qr as ksef_qr
 from .account_move_ksef_offline import KOD1_HEADER, KOD2_HEADER, MODES_TO_SEND
 
-# KSeF facts of this module written by our code only (never by a user's write, RPC included).
-EVIDENCE_FACT_FIELDS = {"l10n_pl_ksef_evidence_event_ids"}
 EVENT_FIELDS_OF_EVIDENCE = ("l10n_pl_ksef_offline_event_id", "l10n_pl_ksef_deadline_event_id")
 
 
@@ -33,15 +31,13 @@ class AccountMove(models.Model):
         string="KSeF notices of this invoice", copy=False, readonly=True,
         help="Every KSeF notice that justified the offline mode or set or moved the deadline of this invoice.")
 
-    def write(self, vals):
-        if not self.env.su and EVIDENCE_FACT_FIELDS.intersection(vals):
-            raise AccessError(_("The KSeF notices of an invoice are recorded by the KSeF module only."))
-        result = super().write(vals)
+    def _l10n_pl_ksef_write(self, vals):
+        # The notice that justified the offline mode or set the deadline joins the evidence, in the
+        # same write (these fields are written through here only: see account_move_ksef_guard.py).
         linked = [vals[name] for name in EVENT_FIELDS_OF_EVIDENCE if vals.get(name)]
         if linked:
-            self.sudo()._l10n_pl_ksef_write(
-                {"l10n_pl_ksef_evidence_event_ids": [Command.link(event_id) for event_id in linked]})
-        return result
+            vals = {**vals, "l10n_pl_ksef_evidence_event_ids": [Command.link(event_id) for event_id in linked]}
+        return super()._l10n_pl_ksef_write(vals)
 
     # ---- what goes into the pack --------------------------------------------------------------
 

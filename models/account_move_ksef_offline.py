@@ -1,5 +1,6 @@
 """Issuing invoices offline: the four modes, their deadlines, the automatic fallback and the
-QR codes printed on the invoice (FACTS §1, §3, §7). The offline state machine lives here only:
+QR codes printed on the invoice (the Ministry's ``tryby-offline.md`` and ``kody-qr.md``). Its
+moves of the KSeF state are rows of the lifecycle's transition table (``account_move_ksef_lifecycle``):
 
     (none / to_send) --issue offline--> offline  (offline24, unavailability, emergency: KOD I + KOD II)
     (none / to_send) --issue offline--> outside  (total failure: no QR codes, never sent)
@@ -17,6 +18,7 @@ from odoo.exceptions import UserError, ValidationError
 
 from ..ksef import deadlines as ksef_deadlines
 from ..ksef import qr as ksef_qr
+from .account_move_ksef_lifecycle import FROZEN_OFFLINE_STATES, OFFLINE_FROM_STATES
 
 _logger = logging.getLogger(__name__)
 
@@ -34,8 +36,6 @@ MODE_EVENT_CATEGORY = {
     ksef_deadlines.EMERGENCY: ksef_deadlines.CATEGORY_FAILURE,
     ksef_deadlines.TOTAL_FAILURE: ksef_deadlines.CATEGORY_TOTAL_FAILURE,
 }
-# KSeF states from which an invoice may still be issued offline (KSeF surely has nothing yet).
-OFFLINE_FROM_STATES = (False, "to_send")
 KOD1_HEADER = "Sprawdź, czy Twoja faktura znajduje się w KSeF!"
 KOD2_HEADER = "Zweryfikuj dostawcę faktury"
 # Invoice fields that end up in the frozen FA(3) file (besides those Odoo already locks on
@@ -50,7 +50,6 @@ FROZEN_LINE_FIELDS = {
     "name", "quantity", "price_unit", "discount", "tax_ids", "product_id", "product_uom_id", "account_id",
     "amount_currency", "balance", "debit", "credit", "currency_id", "partner_id", "display_type", "move_id",
 }
-FROZEN_OFFLINE_STATES = ("offline", "outside")
 
 
 class AccountMove(models.Model):
@@ -166,7 +165,6 @@ class AccountMove(models.Model):
             with self.env.cr.savepoint():
                 move.action_l10n_pl_ksef_freeze()
                 values = {
-                    "l10n_pl_ksef_state": "offline" if mode in MODES_TO_SEND else "outside",
                     "l10n_pl_ksef_offline_mode": mode,
                     "l10n_pl_ksef_offline_event_id": move_event.id if move_event else False,
                     "l10n_pl_ksef_offline_issued_at": fields.Datetime.now(),
@@ -179,7 +177,7 @@ class AccountMove(models.Model):
                         company._l10n_pl_ksef_qr_environment(), "Nip", company._l10n_pl_ksef_nip(),
                         company._l10n_pl_ksef_nip(), signer.serial, move.l10n_pl_ksef_xml_hash, signer.private_key)
                     values["l10n_pl_ksef_offline_certificate_serial"] = signer.serial
-                move._l10n_pl_ksef_write(values)
+                move._l10n_pl_ksef_move_to("offline" if mode in MODES_TO_SEND else "outside", values)
                 move._l10n_pl_ksef_recompute_deadlines(notify=False)
                 move._l10n_pl_ksef_post_offline_message()
         return True

@@ -11,7 +11,6 @@
 from stdnum.pl import nip as stdnum_nip
 
 from odoo import _, fields, models
-from odoo.exceptions import UserError
 
 from ..ksef import fa3_parts
 
@@ -26,17 +25,6 @@ class AccountMove(models.Model):
         help="Someone other than the customer pays this invoice: the e-invoice names them as the payer (Podmiot3, "
              "role 'Dokonujący płatności').",
     )
-
-    def write(self, vals):
-        if "l10n_pl_ksef_payer_id" in vals:
-            self._l10n_pl_ksef_check_draft_fields([self._fields["l10n_pl_ksef_payer_id"].get_description(self.env)["string"]])
-        return super().write(vals)
-
-    def _l10n_pl_ksef_check_draft_fields(self, labels):
-        posted = self.filtered(lambda m: m.state == "posted")
-        if posted:
-            raise UserError(_("Invoice %(invoice)s is posted: %(fields)s can only be changed in draft.",
-                              invoice=", ".join(posted.mapped("name")), fields=", ".join(labels)))
 
     def _l10n_pl_ksef_complete_fa3(self, invoice, errors):
         super()._l10n_pl_ksef_complete_fa3(invoice, errors)

@@ -4,11 +4,9 @@ collective identifiers (IZ) that pay up to 500 bills of one seller with one memo
 from stdnum.pl import nip as stdnum_nip
 
 from odoo import _, api, fields, models
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import UserError
 
 from ..ksef import ksef_number as ksef_numbers
-
-PAYMENT_FACT_FIELDS = {"l10n_pl_ksef_collective_id"}
 
 
 class AccountMove(models.Model):
@@ -17,11 +15,6 @@ class AccountMove(models.Model):
     l10n_pl_ksef_collective_id = fields.Many2one(
         "l10n_pl_ksef.collective.identifier", string="KSeF collective identifier", copy=False, readonly=True,
         index="btree_not_null", help="The collective identifier (IZ) under which this bill is paid.")
-
-    def write(self, vals):
-        if not self.env.su and PAYMENT_FACT_FIELDS.intersection(vals):
-            raise AccessError(_("The collective identifier of a bill is set by the KSeF module only."))
-        return super().write(vals)
 
     # ---- customer invoices: the KSeF number as payment reference ----------------------------
 

@@ -13,64 +13,15 @@ import psycopg2
 import requests
 
 from odoo import _, api, fields, models
-from odoo.tools import SQL
 from odoo.exceptions import UserError
 
-from ..ksef import client as ksef_client
 from ..ksef import errors as ksef_errors
 from . import ksef_messages
+from .account_move_ksef_lifecycle import POSTABLE_STATES
 
 _logger = logging.getLogger(__name__)
 
-# "offline": an invoice issued offline is submitted later with the same frozen file.
-POSTABLE_STATES = (False, "to_send", "rejected", "offline")
 UNREACHABLE_ERRORS = (ksef_errors.KsefUnavailable, requests.RequestException, ConnectionError, TimeoutError)
-
-
-def _naive(moment):
-    """A KSeF date-time (aware, or ISO text) as the naive UTC value Odoo stores."""
-    if not moment:
-        return False
-    return ksef_client.parse_datetime(moment).astimezone(datetime.timezone.utc).replace(tzinfo=None)
-
-
-def _sql_update(model, rows, chunk=1000):
-    """Set-based UPDATE of plain stored columns: ``rows`` maps record id -> {field: value}.
-    Rows are grouped by their set of fields; the cache is invalidated and dependants marked."""
-    groups = {}
-    for record_id, values in rows.items():
-        groups.setdefault(tuple(sorted(values)), []).append(record_id)
-    for names, ids in groups.items():
-        columns = []
-        for name in names:
-            field = model._fields[name]
-            value_type = field.column_type[1] if field.type != "many2one" else "int4"
-            columns.append((name, value_type))
-        for start in range(0, len(ids), chunk):
-            part = ids[start:start + chunk]
-            values = SQL(", ").join(
-                SQL("(%s, %s)", record_id, SQL(", ").join(
-                    SQL("%s::" + value_type, _db_value(model._fields[name], rows[record_id][name]))
-                    for name, value_type in columns))
-                for record_id in part)
-            model.env.cr.execute(SQL(
-                "UPDATE %s AS t SET %s FROM (VALUES %s) AS v(%s) WHERE t.id = v.id",
-                SQL.identifier(model._table),
-                SQL(", ").join(SQL("%s = v.%s", SQL.identifier(name), SQL.identifier(name)) for name, _type in columns),
-                values,
-                SQL(", ").join(SQL.identifier(n) for n in ["id"] + [name for name, _type in columns]),
-            ))
-        records = model.browse(ids)
-        records.invalidate_recordset(list(names))
-        records.modified(list(names))
-
-
-def _db_value(field, value):
-    if value is False or value is None:
-        return None
-    if field.type == "many2one":
-        return value.id if hasattr(value, "id") else value
-    return value
 
 
 class AccountMove(models.Model):
@@ -210,8 +161,7 @@ class AccountMove(models.Model):
         self.action_l10n_pl_ksef_freeze()
         # Reserved for this sending: the submission engine leaves the invoice alone meanwhile
         # (and picks it up after the reservation when this sending does not get through).
-        self._l10n_pl_ksef_write({
-            "l10n_pl_ksef_state": self.l10n_pl_ksef_state or "to_send",
+        self._l10n_pl_ksef_move_to(self.l10n_pl_ksef_state or "to_send", {
             "l10n_pl_ksef_next_try": fields.Datetime.now() + datetime.timedelta(minutes=5),
         })
         self._l10n_pl_ksef_commit()
@@ -226,181 +176,6 @@ class AccountMove(models.Model):
     def _l10n_pl_ksef_own_hashes(self):
         """Hashes of files of this very invoice that KSeF may hold (a 440 whose original has one is ours)."""
         return {self.l10n_pl_ksef_xml_hash} - {False, None}
-
-    def _l10n_pl_ksef_set_accepted(self, document, ksef_number, acquisition_date, upo_xml, common, adopted=False,
-                                   invoicing_mode=None):
-        self.ensure_one()
-        return self._l10n_pl_ksef_apply_results([{
-            "move": self, "document": document, "verdict": "adopted" if adopted else "accepted",
-            "ksef_number": ksef_number, "acquisition_date": acquisition_date, "upo_xml": upo_xml,
-            "document_values": common, "invoicing_mode": invoicing_mode,
-        }])
-
-    def _l10n_pl_ksef_set_rejected(self, code, description, details, document=None, common=None):
-        self.ensure_one()
-        return self._l10n_pl_ksef_apply_results([{
-            "move": self, "document": document, "verdict": "rejected", "code": code,
-            "description": description, "details": details, "document_values": common or {},
-        }])
-
-    @api.model
-    def _l10n_pl_ksef_rejection_text(self, code, description, details):
-        details = [str(d) for d in details or []]
-        text = _("KSeF rejected the invoice: code %(code)s - %(description)s", code=code, description=description or "")
-        if details:
-            text += "\n" + "\n".join("- %s" % d for d in details[:20])
-        return text
-
-    # ---- the one place where a KSeF verdict lands on an invoice -----------------------------
-
-    @api.model
-    def _l10n_pl_ksef_apply_results(self, results, bulk=False):
-        """Apply KSeF verdicts to invoices and their submission records. Used by the Post button
-        (one invoice, tracked writes, one chatter message with the UPO attached) and by the
-        submission engine (``bulk=True``: thousands at once, set-based SQL for the per-invoice
-        values, one chatter note per invoice logged in batch).
-
-        Each result is a dict: ``move``, ``document`` (may be empty), ``verdict`` (accepted,
-        adopted = a 440 duplicate of our own file, rejected, retry = KSeF does not hold it, send
-        again, pending = still undecided), ``ksef_number``, ``acquisition_date``, ``upo`` (an
-        ir.attachment, e.g. a shared session UPO) or ``upo_xml`` (bytes: a per-invoice UPO),
-        ``code``/``description``/``details``, ``error``, ``retry_state`` (to_send/offline),
-        ``document_values`` and ``move_values`` (extra values). Returns True when every result
-        was an acceptance."""
-        now = fields.Datetime.now()
-        new_upos = [r for r in results if r["verdict"] in ("accepted", "adopted") and r.get("upo_xml") and not r.get("upo")]
-        if new_upos:
-            attachments = self.env["ir.attachment"].create([{
-                "name": "UPO_%s.xml" % r["ksef_number"],
-                "raw": r["upo_xml"],
-                "mimetype": "application/xml",
-                "res_model": "account.move",
-                "res_id": r["move"].id,
-                "description": self.env._("KSeF official receipt (UPO) for KSeF number %s", r["ksef_number"]),
-            } for r in new_upos])
-            for result, attachment in zip(new_upos, attachments):
-                result["upo"] = attachment
-        planned = []   # (result, document values, move values, chatter body)
-        for result in results:
-            move, verdict = result["move"], result["verdict"]
-            details = [str(d) for d in result.get("details") or []]
-            doc_vals = {"checked_at": now, **(result.get("document_values") or {})}
-            if result.get("code") is not None:
-                doc_vals.setdefault("status_code", result["code"] or 0)
-            if result.get("description") is not None:
-                doc_vals.setdefault("status_description", result["description"])
-            if details:
-                doc_vals.setdefault("status_details", "\n".join(details))
-            move_vals = dict(result.get("move_values") or {})
-            body = None
-            if verdict in ("accepted", "adopted"):
-                number = result["ksef_number"]
-                acquisition = _naive(result.get("acquisition_date")) if result.get("acquisition_date") else False
-                upo = result.get("upo") or self.env["ir.attachment"]
-                doc_vals.update(state="accepted", ksef_number=number, acquisition_date=acquisition,
-                                upo_id=upo.id or False, error=False)
-                doc_vals.setdefault("status_code", 440 if verdict == "adopted" else 200)
-                move_vals.update(l10n_pl_ksef_state="accepted", l10n_pl_ksef_number=number,
-                                 l10n_pl_ksef_number_environment=move._l10n_pl_ksef_number_environment_key(),
-                                 l10n_pl_ksef_acquisition_date=acquisition,
-                                 l10n_pl_ksef_upo_id=upo.id or move.l10n_pl_ksef_upo_id.id or False,
-                                 l10n_pl_ksef_error=False)
-                if verdict == "adopted":
-                    body = _("KSeF already held this very invoice from an earlier sending: KSeF number %(number)s "
-                             "adopted.", number=number)
-                else:
-                    body = _("Accepted by KSeF: KSeF number %(number)s.", number=number)
-            elif verdict == "rejected":
-                text = self._l10n_pl_ksef_rejection_text(result.get("code"), result.get("description"), details)
-                doc_vals.update(state="rejected", error=result.get("error") or text)
-                move_vals.update(l10n_pl_ksef_state="rejected", l10n_pl_ksef_error=text)
-                body = text
-            elif verdict == "retry":
-                error = result.get("error") or result.get("description") or ""
-                doc_vals.update(state="failed", error=error)
-                move_vals.update(l10n_pl_ksef_state=result.get("retry_state") or "to_send", l10n_pl_ksef_error=error)
-                if not bulk:
-                    body = _("KSeF did not process the invoice (code %(code)s: %(description)s). It can be posted to "
-                             "KSeF again.", code=result.get("code"), description=result.get("description") or "")
-            elif verdict != "pending":
-                raise ValueError("unknown KSeF verdict %r" % verdict)
-            planned.append((result, doc_vals, move_vals, body))
-        try:
-            with self.env.cr.savepoint():
-                self._l10n_pl_ksef_apply_planned(planned, bulk)
-        except psycopg2.errors.UniqueViolation:
-            # A KSeF number another invoice of this database already holds: one by one, so that
-            # only the colliding invoices stay as they were, with the reason.
-            for item in planned:
-                try:
-                    with self.env.cr.savepoint():
-                        self._l10n_pl_ksef_apply_planned([item], bulk)
-                except psycopg2.errors.UniqueViolation:
-                    self._l10n_pl_ksef_apply_planned([self._l10n_pl_ksef_number_taken(*item)], bulk)
-                    results = [r for r in results if r is not item[0]] + [dict(item[0], verdict="collision")]
-        return all(r["verdict"] in ("accepted", "adopted") for r in results)
-
-    def _l10n_pl_ksef_apply_planned(self, planned, bulk):
-        if bulk:
-            self._l10n_pl_ksef_apply_bulk(planned)
-            return
-        for result, doc_vals, move_vals, body in planned:
-            if result.get("document"):
-                result["document"].sudo().write(doc_vals)
-            if move_vals:
-                result["move"]._l10n_pl_ksef_write(move_vals)
-            if body:
-                upo = result.get("upo")
-                result["move"]._l10n_pl_ksef_log(body, upo.ids if upo and upo.res_model == "account.move" else None)
-
-    def _l10n_pl_ksef_number_taken(self, result, doc_vals, move_vals, body):
-        """The planned verdict of an invoice whose KSeF number another invoice holds: KSeF's answer
-        stays on the submission, the invoice keeps its state and says why."""
-        number = move_vals.get("l10n_pl_ksef_number")
-        holder = self.sudo().with_context(active_test=False).search(
-            [("l10n_pl_ksef_number", "=", number), ("id", "!=", result["move"].id),
-             ("company_id", "=", result["move"].company_id.id),
-             ("l10n_pl_ksef_number_environment", "=", move_vals.get("l10n_pl_ksef_number_environment"))], limit=1)
-        text = _("KSeF gave invoice %(invoice)s the number %(number)s, which invoice %(other)s of this database "
-                 "already holds. The invoice stays as it was; an administrator must check which of the two KSeF "
-                 "really holds (e.g. in the KSeF application).",
-                 invoice=result["move"].display_name, number=number, other=holder.display_name or "?")
-        return (result, dict(doc_vals, error=text), {"l10n_pl_ksef_error": text}, text)
-
-    @api.model
-    def _l10n_pl_ksef_apply_bulk(self, planned):
-        """Thousands of verdicts: the state goes through the ORM (one write per state, so its
-        dependants are recomputed), the per-invoice values through set-based UPDATEs, the
-        chatter through one batch of notes (no tracking message per invoice)."""
-        Document = self.env["l10n_pl_ksef.document"]
-        doc_rows = {}
-        move_rows = {}
-        by_state = {}
-        bodies = {}
-        for result, doc_vals, move_vals, body in planned:
-            if result.get("document"):
-                doc_rows[result["document"].id] = doc_vals
-            move = result["move"]
-            vals = dict(move_vals)
-            state = vals.pop("l10n_pl_ksef_state", None)
-            if state:
-                by_state.setdefault(state, []).append(move.id)
-            if vals:
-                move_rows[move.id] = vals
-            if body:
-                bodies[move.id] = body
-        Moves = self.with_context(tracking_disable=True, mail_notrack=True)
-        for state, ids in by_state.items():
-            Moves.browse(ids)._l10n_pl_ksef_write({"l10n_pl_ksef_state": state})
-        _sql_update(Document, doc_rows)
-        _sql_update(self.env["account.move"], move_rows)
-        # Set-based writes bypass write(): let credit notes held for these originals go.
-        numbered = [move_id for move_id, vals in move_rows.items() if vals.get("l10n_pl_ksef_number")]
-        if numbered:
-            self.env["account.move"].browse(numbered)._l10n_pl_ksef_release_held_credit_notes()
-        if bodies:
-            self.env["account.move"].browse(list(bodies)).with_context(no_new_invoice=True)._message_log_batch(
-                bodies={move_id: body for move_id, body in bodies.items()})
 
     def _l10n_pl_ksef_update_status(self):
         """Ask KSeF about invoices in 'sending' (their last sending) with the Submitter's

@@ -30,17 +30,13 @@ from odoo.tools import SQL
 from ..ksef import errors as ksef_errors
 from ..ksef import submission
 from . import ksef_messages
+from .account_move_ksef_lifecycle import ENGINE_QUEUE_STATES as WAITING_STATES, FOLLOW_UP_DELAY
 
 _logger = logging.getLogger(__name__)
 
-WAITING_STATES = ("to_send", "offline")
 CRON_XMLID = "l10n_pl_ksef.ir_cron_l10n_pl_ksef_submit"
-# An invoice joining the queue is picked up this many seconds later (several join at once).
-ARM_DELAY = 10
 # A paused company (Latarnia maintenance/failure) is looked at again after this long at most.
 PAUSE_RECHECK = datetime.timedelta(minutes=5)
-# How long after Post to KSeF left an invoice awaiting KSeF the cron asks about it.
-FOLLOW_UP_DELAY = datetime.timedelta(minutes=1)
 # Post to KSeF never has an invoice in flight longer than this (a bounded wait plus timeouts).
 POST_IN_FLIGHT = datetime.timedelta(minutes=10)
 # Send an invoice at least this long before its deadline ends, even during a backoff.
@@ -98,18 +94,7 @@ class AccountMoveKsefEngine(models.Model):
         help="KSeF asked to wait, or could not be reached: the invoice is sent again from this time on.")
     l10n_pl_ksef_attempts = fields.Integer(string="KSeF attempts", copy=False, readonly=True)
 
-    # ---- arming the cron -------------------------------------------------------------------
-
-    def write(self, vals):
-        result = super().write(vals)
-        if self.env.context.get("l10n_pl_ksef_engine"):
-            return result
-        if vals.get("l10n_pl_ksef_state") in WAITING_STATES:
-            self._l10n_pl_ksef_engine_arm(fields.Datetime.now() + datetime.timedelta(seconds=ARM_DELAY))
-        elif vals.get("l10n_pl_ksef_state") == "sending":
-            # Left awaiting KSeF by Post to KSeF: the cron asks KSeF about it a little later.
-            self._l10n_pl_ksef_engine_arm(fields.Datetime.now() + FOLLOW_UP_DELAY)
-        return result
+    # ---- arming the cron (an invoice joining the queue arms it: see the lifecycle) ---------
 
     @api.model
     def _l10n_pl_ksef_engine_arm(self, at):
@@ -124,7 +109,7 @@ class AccountMoveKsefEngine(models.Model):
         held._l10n_pl_ksef_hold()
         moves -= held
         moves.action_l10n_pl_ksef_freeze()
-        moves._l10n_pl_ksef_write({"l10n_pl_ksef_state": "to_send"})
+        moves._l10n_pl_ksef_move_to("to_send")
         return True
 
     # ---- the cron --------------------------------------------------------------------------
@@ -480,8 +465,7 @@ class EngineJournal(submission.Journal):
         self.sessions[record.reference] = session
         self._hold(session)
         self._journal_sending(moves, record)
-        moves.with_context(tracking_disable=True)._l10n_pl_ksef_write({
-            "l10n_pl_ksef_state": "sending", "l10n_pl_ksef_error": False})
+        moves.with_context(tracking_disable=True)._l10n_pl_ksef_move_to("sending", {"l10n_pl_ksef_error": False})
         self.flush()
 
     def _journal_sending(self, moves, record):

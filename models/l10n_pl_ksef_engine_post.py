@@ -57,7 +57,7 @@ class PostJournal(EngineJournal):
         for move in moves:
             self.opened[move.id] = (move.l10n_pl_ksef_state, move.l10n_pl_ksef_error)
         self._journal_sending(moves, record)
-        moves._l10n_pl_ksef_write({"l10n_pl_ksef_state": "sending", "l10n_pl_ksef_error": False})
+        moves._l10n_pl_ksef_move_to("sending", {"l10n_pl_ksef_error": False})
         self.flush()
 
     def session_closed(self, session_reference):
@@ -96,7 +96,7 @@ class PostJournal(EngineJournal):
                 ("move_id", "=", key), ("state", "=", "sending"), ("invoice_reference", "=", False),
                 ("session_reference", "=", self.session_record.reference_number),
             ]).unlink()
-            self.Move.browse(key)._l10n_pl_ksef_write({"l10n_pl_ksef_state": state, "l10n_pl_ksef_error": error})
+            self.Move.browse(key)._l10n_pl_ksef_move_to(state, {"l10n_pl_ksef_error": error})
         self.flush()
 
 

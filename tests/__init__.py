@@ -37,3 +37,4 @@ from . import test_accountant_day
 from . import test_tours_day
 from . import test_edi_coexistence
 from . import test_one_road
+from . import test_lifecycle

@@ -157,7 +157,7 @@ class TestKsefCockpit(KsefTestCommon):
         self.assertEqual(len(self._deadline_activities(friday)), len(activities))
         self.assertEqual(len(friday.message_ids), notes_before + 1)
         # Once KSeF accepts it, the reminders are closed.
-        friday._l10n_pl_ksef_write({"l10n_pl_ksef_state": "sending"})
+        friday._l10n_pl_ksef_move_to("sending")
         self.assertFalse(self._deadline_activities(friday))
 
     def test_reminders_skip_invoices_not_waiting(self):

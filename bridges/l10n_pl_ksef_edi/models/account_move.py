@@ -16,7 +16,8 @@ from odoo.exceptions import AccessError, UserError
 
 from odoo.addons.l10n_pl_ksef.ksef import crypto
 from odoo.addons.l10n_pl_ksef.ksef import errors as ksef_errors
-from odoo.addons.l10n_pl_ksef.models.account_move_ksef_send import POSTABLE_STATES, UNREACHABLE_ERRORS
+from odoo.addons.l10n_pl_ksef.models.account_move_ksef_lifecycle import POSTABLE_STATES
+from odoo.addons.l10n_pl_ksef.models.account_move_ksef_send import UNREACHABLE_ERRORS
 
 FINAL_VERDICTS = ("accepted", "adopted", "rejected")
 # l10n_pl_edi's verdict fields: read-only in its views only; a verdict in them is adopted by us,
@@ -175,7 +176,7 @@ class AccountMove(models.Model):
         # would send it again (KSeF would answer 440 for a file that is not ours).
         self.search([
             ("l10n_pl_edi_status", "=", "accepted"), ("l10n_pl_edi_number", "!=", False),
-            ("l10n_pl_ksef_state", "in", (False, "to_send", "offline", "rejected")),
+            ("l10n_pl_ksef_state", "in", POSTABLE_STATES),
             ("move_type", "in", ("out_invoice", "out_refund")), ("state", "=", "posted"),
         ], limit=ADOPT_PER_RUN)._l10n_pl_ksef_edi_adopt()
         return super()._cron_l10n_pl_ksef_submit()
