@@ -4,7 +4,7 @@
 
     python3 scripts/bench_flush.py [-n 10000] [--baseline-seconds 75] [--profile]
 
-Starts the simulator as a subprocess with PRODUCTION rate limits (FACTS §4.12), generates N
+Starts the simulator as a subprocess with PRODUCTION rate limits (the Ministry's `limity/limity-api.md`), generates N
 small offline FA(3) invoices with ksef.fa3 (distinct P_2), flushes them with the Submitter in
 batch sessions and prints wall time, invoices/s, peak memory and the number of HTTP requests;
 then the BASELINE in the same run: interactive sends only, under the same limits, for a bounded
@@ -202,7 +202,7 @@ def baseline(base_url, count, seconds, counter):
         print("first 429 after      %.1f s and %d invoices (Retry-After %s s)" % first_block)
     print("measured rate        %.1f invoices/min (%.0f/h over this window)" % (sent / elapsed * 60,
                                                                                rate_per_hour_measured))
-    print("sustained limit      180 sends/h (FACTS §4.12, per context)")
+    print("sustained limit      180 sends/h (limity/limity-api.md, per context)")
     hours_measured = count / rate_per_hour_measured if rate_per_hour_measured else float("inf")
     print("time for %d        %.1f h at the measured rate; %.1f h at the 180/h cap"
           % (count, hours_measured, count / 180.0))
