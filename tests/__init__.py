@@ -38,3 +38,4 @@ from . import test_tours_day
 from . import test_edi_coexistence
 from . import test_one_road
 from . import test_lifecycle
+from . import test_server_environment
