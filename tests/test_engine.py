@@ -31,6 +31,29 @@ class KsefEngineCommon(KsefSimulatorCommon):
     def _counters(self):
         return self.ksef_control("counters", method="GET")
 
+    def _run_cron_meanwhile(self, meanwhile):
+        """Run the cron; right after its journal recorded its first session (the invoices are in
+        flight), ``meanwhile(company)`` runs once: a second worker, a user's click. Returns what
+        it returned, in a list (empty when no session was opened)."""
+        Move = self.env["account.move"]
+        original = type(Move)._l10n_pl_ksef_engine_journal
+        results = []
+
+        def journal_with_meanwhile(model, company):
+            journal = original(model, company)
+            opened = journal.session_opened
+
+            def session_opened(record):
+                opened(record)
+                if not results:
+                    results.append(meanwhile(company))
+            journal.session_opened = session_opened
+            return journal
+
+        with patch.object(type(Move), "_l10n_pl_ksef_engine_journal", journal_with_meanwhile):
+            self._run_cron()
+        return results
+
     def assertAcceptedExactlyOnce(self, moves):
         moves.invalidate_recordset()
         self.assertEqual(set(moves.mapped("l10n_pl_ksef_state")), {"accepted"})
@@ -150,23 +173,8 @@ class TestKsefEngine(KsefEngineCommon):
         self.company.sudo().l10n_pl_ksef_batch_threshold = 3
         moves = self._queue(4)
         Move = self.env["account.move"]
-        original = type(Move)._l10n_pl_ksef_engine_journal
-        second_runs = []
-
-        def journal_with_second_worker(model, company):
-            journal = original(model, company)
-            opened = journal.session_opened
-
-            def session_opened(record):
-                opened(record)
-                if not second_runs:
-                    second_runs.append(Move.with_context(l10n_pl_ksef_engine_options=FAST)
-                                       ._l10n_pl_ksef_engine_run(company))
-            journal.session_opened = session_opened
-            return journal
-
-        with patch.object(type(Move), "_l10n_pl_ksef_engine_journal", journal_with_second_worker):
-            self._run_cron()
+        second_runs = self._run_cron_meanwhile(
+            lambda company: Move.with_context(l10n_pl_ksef_engine_options=FAST)._l10n_pl_ksef_engine_run(company))
         self.assertEqual(second_runs, [{}])
         self.assertAcceptedExactlyOnce(moves)
         self.assertEqual(self._counters()["invoicesTotal"], 4)

@@ -185,23 +185,8 @@ class TestOneRoad(KsefEngineCommon):
 
     def test_post_while_cron_is_sending_never_sends_twice(self):
         moves = self._queue(2)
-        Move = self.env["account.move"]
-        original = type(Move)._l10n_pl_ksef_engine_journal
-        clicks = []
-
-        def journal_with_a_click(model, company):
-            journal = original(model, company)
-            opened = journal.session_opened
-
-            def session_opened(record):
-                opened(record)
-                if not clicks:
-                    # the accountant clicks Post to KSeF on an invoice the cron is sending
-                    clicks.append(moves[0].with_user(self.user).action_l10n_pl_ksef_post())
-            journal.session_opened = session_opened
-            return journal
-        with patch.object(type(Move), "_l10n_pl_ksef_engine_journal", journal_with_a_click):
-            self._run_cron()
+        # the accountant clicks Post to KSeF on an invoice the cron is sending
+        clicks = self._run_cron_meanwhile(lambda company: moves[0].with_user(self.user).action_l10n_pl_ksef_post())
         self.assertEqual(len(clicks), 1)
         self.assertAcceptedExactlyOnce(moves)
         self.assertEqual(self._counters()["invoicesTotal"], 2)
