@@ -9,7 +9,7 @@ import psycopg2
 from odoo import _, api, fields, models
 
 from ..ksef import client as ksef_client
-from .account_move_ksef_lifecycle import sql_update
+from .ksef_sql import sql_update
 
 
 def _naive(moment):
