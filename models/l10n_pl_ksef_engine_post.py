@@ -21,7 +21,8 @@ from ..ksef import client as ksef_client
 from ..ksef import errors as ksef_errors
 from ..ksef import submission
 from .account_move_ksef_send import UNREACHABLE_ERRORS
-from .l10n_pl_ksef_engine import POST_IN_FLIGHT, EngineJournal
+from .l10n_pl_ksef_engine import POST_IN_FLIGHT
+from .l10n_pl_ksef_engine_journal import EngineJournal
 
 _logger = logging.getLogger(__name__)
 

@@ -131,7 +131,7 @@ WORKER = r'''
 import json, os, time
 from contextlib import ExitStack
 from unittest.mock import patch
-from odoo.addons.l10n_pl_ksef.models import l10n_pl_ksef_engine as engine
+from odoo.addons.l10n_pl_ksef.models import l10n_pl_ksef_engine_journal as engine_journal
 
 Move = type(env["account.move"])
 runs = []
@@ -145,14 +145,14 @@ def observed_run(self, company, limit=None):      # observation only: what this 
 with ExitStack() as stack:
     stack.enter_context(patch.object(Move, "_l10n_pl_ksef_engine_run", observed_run))
     if os.environ.get("KSEF_DRILL_PARK_AFTER_OPEN"):
-        session_opened = engine.EngineJournal.session_opened
+        session_opened = engine_journal.EngineJournal.session_opened
 
         def session_opened_then_park(journal, record):
             session_opened(journal, record)        # the journal commits the session here
             print("DRILL-PARKED " + record.reference, flush=True)
             while True:                            # wait for the SIGKILL: no upload ever happens
                 time.sleep(60)
-        stack.enter_context(patch.object(engine.EngineJournal, "session_opened", session_opened_then_park))
+        stack.enter_context(patch.object(engine_journal.EngineJournal, "session_opened", session_opened_then_park))
     print("DRILL-START", flush=True)
     env["account.move"].with_context(
         l10n_pl_ksef_engine_options=json.loads(os.environ["KSEF_DRILL_OPTIONS"]))._cron_l10n_pl_ksef_submit()

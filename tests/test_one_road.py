@@ -9,7 +9,7 @@ from odoo.tests import tagged
 
 from ..ksef import submission
 from ..ksef.simulator.testing import SimClient, sample_invoice
-from ..models.l10n_pl_ksef_engine import EngineJournal
+from ..models.l10n_pl_ksef_engine_journal import EngineJournal
 from ..models.l10n_pl_ksef_engine_post import PostJournal
 from .test_engine import KsefEngineCommon
 
