@@ -83,10 +83,11 @@ from .items import (
 from .journal import Journal, MemoryJournal
 from .outcomes import PAGE_SIZE
 from .planning import plan
-from .retry import RetryLater, backoff, next_retry_after
+from .retry import RetryLater, backoff, next_retry_after, retried
 
 __all__ = [
     "ACCEPTED", "BATCH", "DUPLICATE_ADOPTED", "FINAL_STATUSES", "MAX_INVOICES_PER_SESSION", "ONLINE", "PAGE_SIZE",
     "PENDING", "REJECTED", "RETRY", "Item", "Journal", "MemoryJournal", "Outcome", "Plan", "ReconcileResult",
     "RetryLater", "SessionPlan", "SessionRecord", "SessionUpo", "Submitter", "backoff", "next_retry_after", "plan",
+    "retried",
 ]

@@ -6,7 +6,7 @@ import time
 from .. import polling
 from ..errors import KsefError, KsefUnavailable, RateLimited, Rejected, SessionClosed, SessionNotFound
 from .items import ONLINE, PENDING, REJECTED, RETRY, SessionRecord
-from .retry import RetryLater
+from .retry import RetryLater, retried
 
 _logger = logging.getLogger(__name__)
 
@@ -76,30 +76,30 @@ class OnlineRun:
     def _send_one(self, session, item):
         """True: accepted for processing; None: answer lost (uncertain); a ``Rejected`` error:
         refused synchronously. Raises ``_Stop`` when the session must stop sending."""
-        attempt = 0
-        while True:
+        def send():
             self.stats["requests"] += 1
-            try:
-                reference = self.client.send_invoice(session, item.xml_bytes, offline_mode=item.offline_mode,
-                                                     hash_of_corrected_invoice=item.hash_of_corrected_invoice)
-                self._sent_references[item.invoice_hash] = reference
-                return True
-            except RateLimited as exc:   # answered before anything happened: safe to resend
-                wait = self._wait_for(exc, attempt)
+            return self.client.send_invoice(session, item.xml_bytes, offline_mode=item.offline_mode,
+                                            hash_of_corrected_invoice=item.hash_of_corrected_invoice)
+
+        def wait_after(error, attempt):
+            if isinstance(error, RateLimited):      # answered before anything happened: safe to resend
+                wait = self._wait_for(error, attempt)
                 if wait > self.max_inline_wait:
-                    raise _Stop(RETRY, wait, exc) from exc
-                self.sleep(wait)
-                attempt += 1
-            except (SessionClosed, SessionNotFound) as exc:
-                raise _Stop(RETRY, self._backoff(0), exc) from exc
-            except KsefUnavailable as exc:
-                # the invoice may or may not be stored: only the session listing can tell
-                attempt += 1
-                if attempt >= 2:
-                    raise _Stop(UNCERTAIN, self._backoff(attempt), exc) from exc
-                return None
-            except Rejected as exc:
-                return exc
+                    raise _Stop(RETRY, wait, error) from error
+                return wait
+            if isinstance(error, (SessionClosed, SessionNotFound)):
+                raise _Stop(RETRY, self._backoff(0), error) from error
+            if isinstance(error, KsefUnavailable) and attempt:
+                raise _Stop(UNCERTAIN, self._backoff(attempt + 1), error) from error
+            return None
+
+        try:
+            self._sent_references[item.invoice_hash] = retried(send, wait_after, sleep=self.sleep)
+        except KsefUnavailable:
+            return None     # the invoice may or may not be stored: only the session listing can tell
+        except Rejected as exc:
+            return exc
+        return True
 
     def _send_and_file(self, session, item, sent, uncertain, results):
         """Send ``item`` once and file it under ``sent`` (accepted for processing), ``uncertain``

@@ -2,6 +2,7 @@
 ``RetryLater`` when KSeF needs longer than the engine may wait."""
 import logging
 import random
+import time
 
 from ..errors import KsefUnavailable, RateLimited
 from .items import PENDING, RETRY
@@ -31,6 +32,24 @@ def backoff(attempt, base=1.0, cap=300.0, rng=None):
     return ceiling / 2 + rng.uniform(0, ceiling / 2)
 
 
+def retried(function, wait_after, sleep=time.sleep):
+    """The one retry loop: call ``function()``; when it raises, ``wait_after(error, attempt)``
+    (``attempt`` = 0, 1, ...: the retries so far) gives the seconds to wait before calling again,
+    or None to let the error propagate; it may also raise an error of its own (``RetryLater``,
+    a verdict). What is transient and how long to wait is each caller's: the Submitter's
+    idempotent calls, its sending of one invoice, the Odoo side's login."""
+    attempt = 0
+    while True:
+        try:
+            return function()
+        except Exception as error:  # noqa: BLE001 - ``wait_after`` decides; None re-raises it
+            wait = wait_after(error, attempt)
+            if wait is None:
+                raise
+        attempt += 1
+        sleep(wait)
+
+
 def next_retry_after(outcomes):
     """The shortest ``retry_after`` among ``retry``/``pending`` outcomes (None if none)."""
     delays = [o.retry_after for o in outcomes if o.status in (RETRY, PENDING) and o.retry_after is not None]
@@ -56,18 +75,19 @@ class Retrying:
     def _call(self, what, function, *args, **kwargs):
         """Run an idempotent call; retry transient failures with backoff while the waits stay
         short; otherwise raise ``RetryLater``. Non-transient ``KsefError``s propagate."""
-        attempt = 0
-        while True:
+        def call():
             self.stats["requests"] += 1
-            try:
-                return function(*args, **kwargs)
-            except (RateLimited, KsefUnavailable) as exc:
-                wait = self._wait_for(exc, attempt)
-                error = exc
-            attempt += 1
-            if attempt >= self.max_attempts or wait > self.max_inline_wait:
+            return function(*args, **kwargs)
+
+        def wait_after(error, attempt):
+            if not isinstance(error, (RateLimited, KsefUnavailable)):
+                return None
+            wait = self._wait_for(error, attempt)
+            if attempt + 1 >= self.max_attempts or wait > self.max_inline_wait:
                 if not isinstance(error, RateLimited):
-                    wait = max(wait, backoff(attempt, self.backoff_base * 4, self.backoff_cap * 5, self.rng))
+                    wait = max(wait, backoff(attempt + 1, self.backoff_base * 4, self.backoff_cap * 5, self.rng))
                 raise RetryLater(wait, error) from error
             _logger.info("KSeF %s: %s; retrying in %.1f s", what, type(error).__name__, wait)
-            self.sleep(wait)
+            return wait
+
+        return retried(call, wait_after, sleep=self.sleep)

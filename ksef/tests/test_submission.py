@@ -11,11 +11,12 @@ import requests
 
 from ksef import crypto, fa3
 from ksef.client import KsefClient
+from ksef.errors import KsefUnavailable
 from ksef.ksef_number import is_valid_ksef_number
 from ksef.simulator import Simulator
 from ksef.submission import (
     ACCEPTED, BATCH, DUPLICATE_ADOPTED, ONLINE, PENDING, REJECTED, RETRY, Item, Journal, MemoryJournal,
-    RetryLater, SessionRecord, Submitter, backoff, next_retry_after, plan,
+    RetryLater, SessionRecord, Submitter, backoff, next_retry_after, plan, retried,
 )
 from ksef.upo import parse_upo
 
@@ -109,6 +110,40 @@ def test_backoff_grows_is_jittered_and_capped():
     assert len({round(backoff(3, rng=rng), 6) for _ in range(10)}) > 1
     with pytest.raises(ValueError):
         backoff(-1)
+
+
+def test_retried_waits_as_told_and_lets_the_caller_decide_what_propagates():
+    calls, slept = [], []
+
+    def flaky():
+        calls.append(len(calls))
+        if len(calls) < 3:
+            raise KsefUnavailable("503")
+        return "ok"
+
+    seen = []
+
+    def wait_after(error, attempt):
+        seen.append((type(error).__name__, attempt))
+        return 0.5 * (attempt + 1)
+
+    assert retried(flaky, wait_after, sleep=slept.append) == "ok"
+    assert seen == [("KsefUnavailable", 0), ("KsefUnavailable", 1)]
+    assert slept == [0.5, 1.0]
+    # None: the error itself propagates, at once
+    calls.clear()
+    slept.clear()
+    with pytest.raises(KsefUnavailable):
+        retried(flaky, lambda error, attempt: None, sleep=slept.append)
+    assert len(calls) == 1 and not slept
+    # the caller may turn an error into one of its own (the Submitter: RetryLater)
+
+    def give_up(error, attempt):
+        raise RetryLater(30.0, error) from error
+
+    with pytest.raises(RetryLater) as raised:
+        retried(flaky, give_up, sleep=slept.append)
+    assert isinstance(raised.value.__cause__, KsefUnavailable) and not slept
 
 
 def test_session_record_round_trips_as_json_data():
