@@ -22,10 +22,11 @@ backoff, the end of a pause, the nearest deadline; its interval is only a safety
 import datetime
 import json
 import logging
+import time
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import SQL
+from odoo.tools import SQL, config
 
 from ..ksef import errors as ksef_errors
 from ..ksef import submission
@@ -43,6 +44,30 @@ POST_IN_FLIGHT = datetime.timedelta(minutes=10)
 # Send an invoice at least this long before its deadline ends, even during a backoff.
 DEADLINE_MARGIN = datetime.timedelta(hours=6)
 MAX_CLAIM = submission.MAX_INVOICES_PER_SESSION
+# Odoo stops a cron job that runs past its limits (``--limit-time-real-cron``, else
+# ``--limit-time-real``: 120 s; with ``--workers`` also ``--limit-time-cpu``: 60 s). A run takes
+# no new session after this share of the smallest limit and hands over to the next run at once,
+# so a backlog of any size is flushed in runs that Odoo lets finish (a session in flight is
+# never cut: it ends within one session's time of the budget).
+RUN_SHARE_OF_LIMIT = 0.5
+MIN_RUN_SECONDS = 5.0
+RUN_SECONDS_PARAM = "l10n_pl_ksef.engine_run_seconds"   # seconds; 0: no budget
+
+
+def run_seconds_from_limits(limit_time_real, limit_time_real_cron, limit_time_cpu, workers):
+    """How long one engine run may take new work under Odoo's limits (None: no limit). Read as
+    Odoo's server reads them (``odoo/service/server.py``): the multi-process server kills a cron
+    worker after ``limit_time_real_cron`` (-1: ``limit_time_real``; 0: never) or
+    ``limit_time_cpu``; the threaded server restarts after ``limit_time_real_cron`` when positive,
+    else ``limit_time_real``."""
+    if workers:
+        real = limit_time_real if limit_time_real_cron == -1 else limit_time_real_cron
+    else:
+        real = limit_time_real_cron if limit_time_real_cron and limit_time_real_cron > 0 else limit_time_real
+    limits = [real] if real and real > 0 else []
+    if workers and limit_time_cpu and limit_time_cpu > 0:
+        limits.append(limit_time_cpu)
+    return max(MIN_RUN_SECONDS, min(limits) * RUN_SHARE_OF_LIMIT) if limits else None
 
 
 class L10nPlKsefSessionJournal(models.Model):
@@ -114,29 +139,78 @@ class AccountMoveKsefEngine(models.Model):
         if self.env["ir.config_parameter"].sudo().get_param("database.is_neutralized"):
             _logger.info("KSeF sending skipped: this database is neutralized")
             return
-        for company in self._l10n_pl_ksef_engine_companies():
-            company_self = ksef_messages.in_company_language(self.with_company(company), company)
+        engine = self._l10n_pl_ksef_engine_clocked()    # the run's budget rides in the context
+        for index, company in enumerate(engine._l10n_pl_ksef_engine_companies()):
+            if index and engine._l10n_pl_ksef_engine_time_up():
+                engine._l10n_pl_ksef_engine_hand_over()
+                break
+            company_engine = ksef_messages.in_company_language(engine.with_company(company), company)
             try:
-                company_self._l10n_pl_ksef_engine_run(company)
+                company_engine._l10n_pl_ksef_engine_run(company)
                 if company.l10n_pl_ksef_engine_failures:
                     company.sudo().l10n_pl_ksef_engine_failures = 0
-                    self._l10n_pl_ksef_engine_commit()
-                company_self._l10n_pl_ksef_engine_follow_posted(company)
+                    engine._l10n_pl_ksef_engine_commit()
+                company_engine._l10n_pl_ksef_engine_follow_posted(company)
             except Exception as error:  # one company's trouble never stops the others
-                can_commit = self._l10n_pl_ksef_engine_can_commit()
+                can_commit = engine._l10n_pl_ksef_engine_can_commit()
                 if can_commit:
-                    self.env.cr.rollback()
+                    engine.env.cr.rollback()
                 failures = company.sudo().l10n_pl_ksef_engine_failures + 1
-                delay = self._l10n_pl_ksef_engine_failure_delay(error, failures)
+                delay = engine._l10n_pl_ksef_engine_failure_delay(error, failures)
                 _logger.warning("KSeF sending of company %s failed (%s: %s); next try in %.0f s",
                                 company.id, type(error).__name__, error if isinstance(error, ksef_errors.KsefError)
                                 else "", delay)
                 company.sudo().l10n_pl_ksef_engine_failures = failures
                 # Every failed run arms the next one, before anything else can go wrong.
-                self._l10n_pl_ksef_engine_arm(fields.Datetime.now() + datetime.timedelta(seconds=delay))
+                engine._l10n_pl_ksef_engine_arm(fields.Datetime.now() + datetime.timedelta(seconds=delay))
                 if not can_commit:
                     raise
-                self._l10n_pl_ksef_engine_commit()
+                engine._l10n_pl_ksef_engine_commit()
+
+    # ---- the run's time budget ------------------------------------------------------------
+
+    @api.model
+    def _l10n_pl_ksef_engine_run_seconds(self):
+        """Seconds one run may take new work: ``l10n_pl_ksef.engine_run_seconds`` when set (0: no
+        budget), else from Odoo's limits (``run_seconds_from_limits``)."""
+        param = self.env["ir.config_parameter"].sudo().get_param(RUN_SECONDS_PARAM)
+        if param not in (None, False, ""):
+            try:
+                seconds = float(param)
+            except ValueError:
+                _logger.warning("KSeF: %s=%r is not a number of seconds; Odoo's limits apply", RUN_SECONDS_PARAM, param)
+            else:
+                return max(MIN_RUN_SECONDS, seconds) if seconds > 0 else None
+        return run_seconds_from_limits(config["limit_time_real"], config["limit_time_real_cron"],
+                                       config["limit_time_cpu"], config["workers"])
+
+    @api.model
+    def _l10n_pl_ksef_engine_clocked(self):
+        """This model with the run's clock (``l10n_pl_ksef_run_until``, on ``time.monotonic``),
+        started now unless a caller already started it."""
+        if "l10n_pl_ksef_run_until" in self.env.context:
+            return self
+        seconds = self._l10n_pl_ksef_engine_run_seconds()
+        return self.with_context(l10n_pl_ksef_run_until=time.monotonic() + seconds if seconds else None)
+
+    @api.model
+    def _l10n_pl_ksef_engine_time_left(self, cap):
+        until = self.env.context.get("l10n_pl_ksef_run_until")
+        return cap if until is None else max(0.0, min(cap, until - time.monotonic()))
+
+    @api.model
+    def _l10n_pl_ksef_engine_time_up(self):
+        until = self.env.context.get("l10n_pl_ksef_run_until")
+        return until is not None and time.monotonic() >= until
+
+    @api.model
+    def _l10n_pl_ksef_engine_hand_over(self):
+        """The budget is spent and work is left: the next run starts at once. The trigger is
+        stamped after this job began, so the runner's end-of-job clean-up (which drops triggers
+        older than the job) keeps it, and its notification wakes a cron worker."""
+        _logger.info("KSeF sending: this run's time is up; the next run goes on at once")
+        self._l10n_pl_ksef_engine_arm(fields.Datetime.now())
+        self._l10n_pl_ksef_engine_commit()
 
     @api.model
     def _l10n_pl_ksef_engine_follow_posted(self, company):
@@ -165,15 +239,25 @@ class AccountMoveKsefEngine(models.Model):
 
     @api.model
     def _l10n_pl_ksef_engine_companies(self):
+        """Companies with work, the one whose waiting invoice has the nearest deadline first (a
+        run cut by its budget serves the most urgent first), then by id."""
         self.env.flush_all()
         self.env.cr.execute("""
-            SELECT company_id FROM account_move
+            SELECT company_id, MIN(l10n_pl_ksef_deadline) FROM account_move
              WHERE l10n_pl_ksef_state IN ('to_send', 'offline', 'sending') AND state = 'posted'
-            UNION
-            SELECT company_id FROM l10n_pl_ksef_session
+             GROUP BY company_id
+            UNION ALL
+            SELECT DISTINCT company_id, NULL::date FROM l10n_pl_ksef_session
              WHERE engine AND journal_state IN ('opened', 'closed')
         """)
-        return self.env["res.company"].browse(sorted(r[0] for r in self.env.cr.fetchall()))
+        nearest = {}
+        for company_id, deadline in self.env.cr.fetchall():
+            if deadline and (nearest.get(company_id) is None or deadline < nearest[company_id]):
+                nearest[company_id] = deadline
+            else:
+                nearest.setdefault(company_id, None)
+        order = sorted(nearest, key=lambda company_id: (nearest[company_id] is None, nearest[company_id] or 0, company_id))
+        return self.env["res.company"].browse(order)
 
     @api.model
     def _l10n_pl_ksef_engine_can_commit(self):
@@ -260,6 +344,9 @@ class AccountMoveKsefEngine(models.Model):
         seen = []
         limit = limit or 10 * MAX_CLAIM
         while len(seen) < limit:
+            if seen and Move._l10n_pl_ksef_engine_time_up():
+                Move._l10n_pl_ksef_engine_hand_over()
+                return
             ids = Move._l10n_pl_ksef_engine_claim(company, min(MAX_CLAIM, limit - len(seen)), exclude=seen)
             if not ids:
                 break
@@ -267,6 +354,9 @@ class AccountMoveKsefEngine(models.Model):
             items = Move._l10n_pl_ksef_engine_items(Move.browse(ids))
             for index, session_plan in enumerate(submitter.plan(items).sessions):
                 session_items = session_plan.items
+                if index and Move._l10n_pl_ksef_engine_time_up():
+                    Move._l10n_pl_ksef_engine_hand_over()
+                    return
                 if index:
                     # the previous session's commit released the row locks: take them again
                     still = set(Move._l10n_pl_ksef_engine_claim(company, len(session_items),

@@ -13,7 +13,7 @@ import time
 from odoo import api, fields, models
 
 from ..ksef import errors as ksef_errors
-from ..ksef import submission
+from ..ksef import polling, submission
 from .account_move_ksef_send import UNREACHABLE_ERRORS
 from .res_company_offline import SENDING_PAUSED_STATUSES
 
@@ -47,18 +47,19 @@ class AccountMoveKsefRecovery(models.Model):
 
     @api.model
     def _cron_l10n_pl_ksef_submit(self):
-        result = super()._cron_l10n_pl_ksef_submit()
+        engine = self._l10n_pl_ksef_engine_clocked()    # one clock for the run and its watch
+        result = super(AccountMoveKsefRecovery, engine)._cron_l10n_pl_ksef_submit()
         # Only under Odoo's cron runner (it names the job), never in a test or a "Run manually" click.
-        if self.env.context.get("cron_id") and self._l10n_pl_ksef_engine_can_commit():
-            self._l10n_pl_ksef_engine_watch()
+        if engine.env.context.get("cron_id") and engine._l10n_pl_ksef_engine_can_commit():
+            engine._l10n_pl_ksef_engine_watch(watch_for=engine._l10n_pl_ksef_engine_time_left(WATCH_FOR))
         return result
 
     @api.model
     def _l10n_pl_ksef_engine_watch(self, watch_for=WATCH_FOR, every=WATCH_EVERY):
         """Companies whose run met no KSeF (the run failed, or invoices wait for a retry) or a
-        Latarnia pause: ask again every ``every`` seconds;
-        as soon as KSeF (or Latarnia) answers, arm the next run now (the runner is notified and
-        starts it at once). Returns True when KSeF came back."""
+        Latarnia pause: ask again every ``every`` seconds for at most ``watch_for`` seconds (what
+        is left of the run's budget); as soon as KSeF (or Latarnia) answers, arm the next run now
+        (the runner is notified and starts it at once). Returns True when KSeF came back."""
         self.env.flush_all()
         self.env.cr.execute("""
             SELECT DISTINCT company_id FROM account_move
@@ -70,11 +71,12 @@ class AccountMoveKsefRecovery(models.Model):
             lambda c: c.l10n_pl_ksef_engine_failures or c.id in retrying or c._l10n_pl_ksef_sending_paused())
         if not companies:
             return False
-        until = time.monotonic() + watch_for
         back = self.env["res.company"]
-        while not back and time.monotonic() < until:
+        if watch_for >= every:
+            # the run has just met no KSeF: the first look is one pause later
             time.sleep(every)
-            back = companies.filtered(self._l10n_pl_ksef_ksef_answers)
+            back = polling.until(lambda: companies.filtered(self._l10n_pl_ksef_ksef_answers), bool,
+                                 timeout=watch_for - every, interval=every).value
         # Back: send now, retries included. Still down: the next run starts at once and keeps watching.
         if back:
             self._l10n_pl_ksef_release_retries(back.ids)
@@ -115,16 +117,15 @@ class AccountMoveKsefRecovery(models.Model):
     @api.model
     def _l10n_pl_ksef_engine_client(self, company):
         """The company's KSeF client; a login KSeF answers with 5xx is tried again in this run."""
-        for pause in (*LOGIN_PAUSES, None):
-            try:
-                return company._l10n_pl_ksef_client()
-            except ksef_errors.KsefUnavailable as error:
-                if pause is None or not error.http_status:
-                    raise
-                _logger.info("KSeF login of company %s answered %s; trying again in %.0f s",
-                             company.id, error.http_status, pause)
-                time.sleep(pause)
-        raise AssertionError("unreachable")
+        def wait_after(error, attempt):
+            if not isinstance(error, ksef_errors.KsefUnavailable) or not error.http_status \
+                    or attempt >= len(LOGIN_PAUSES):
+                return None
+            _logger.info("KSeF login of company %s answered %s; trying again in %.0f s",
+                         company.id, error.http_status, LOGIN_PAUSES[attempt])
+            return LOGIN_PAUSES[attempt]
+
+        return submission.retried(company._l10n_pl_ksef_client, wait_after)
 
     @api.model
     def _l10n_pl_ksef_engine_run(self, company, limit=None):

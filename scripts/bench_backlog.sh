@@ -21,9 +21,9 @@
 #   KSEF_BENCH_BASELINE_N   invoices of the single-company baseline flush (10000; 0 skips it)
 #   KSEF_BENCH_SKIP_MULTI=1 only the baseline flush
 #   KSEF_BENCH_WORKERS (2), KSEF_BENCH_CRON_THREADS (2), KSEF_BENCH_PORT (Odoo's HTTP port, 18469)
-#   KSEF_BENCH_LIMIT_CRON   --limit-time-real-cron of the server (1800 s)
-#   KSEF_BENCH_LIMIT_CPU    --limit-time-cpu of the server (1800 s; Odoo's defaults, 60 s CPU and
-#                           120 s real, interrupt a cron job long before 100k invoices are sent)
+#   KSEF_BENCH_LIMIT_CRON   --limit-time-real-cron of the server (default: Odoo's, 120 s real)
+#   KSEF_BENCH_LIMIT_CPU    --limit-time-cpu of the server (default: Odoo's, 60 s CPU); the engine
+#                           keeps each run within them and hands over to the next run at once
 #   KSEF_BENCH_PROFILE=1    cProfile every cron job (profiles beside the counters, see LOGDIR)
 #   KSEF_BENCH_TIMEOUT      give up a flush after this many seconds (1800)
 #   KSEF_BENCH_KEEP=1       keep the run databases (ksef_bench_run_*) for inspection

@@ -13,6 +13,7 @@ from . import test_certificates
 from . import test_latarnia
 from . import test_engine
 from . import test_engine_faults
+from . import test_engine_budget
 from . import test_correction
 from . import test_cockpit
 from . import test_offline_flow
