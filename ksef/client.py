@@ -137,6 +137,13 @@ class KsefClient:
                               % (path, " even after a refresh" if refreshed else "", error.args[0]),)
             raise error
 
+    def call_api(self, method, path, json=None, params=None, expect=(200,)):
+        """One authenticated call of an API area without a method here (certificates: see
+        ``ksef.enrollment``; collective identifiers: ``ksef.payments``): the parsed JSON answer,
+        None when it has no body (204)."""
+        response = self._request(method, path, json=json, params=params, expect=expect)
+        return response.json() if response.content else None
+
     def _ensure_access_token(self):
         if self.access_token is None:
             raise Unauthorized("not authenticated: call authenticate_with_token() or "

@@ -232,11 +232,11 @@ def self_signed_seal(nip, name, valid_days=30):
 # API calls (a logged-in KsefClient)
 
 def limits(client):
-    return Limits.from_json(client._request("GET", "/certificates/limits").json())
+    return Limits.from_json(client.call_api("GET", "/certificates/limits"))
 
 
 def enrollment_data(client):
-    return EnrollmentData.from_json(client._request("GET", "/certificates/enrollments/data").json())
+    return EnrollmentData.from_json(client.call_api("GET", "/certificates/enrollments/data"))
 
 
 def enroll(client, name, certificate_type, csr_der, valid_from=None):
@@ -247,11 +247,11 @@ def enroll(client, name, certificate_type, csr_der, valid_from=None):
             "csr": base64.b64encode(csr_der).decode("ascii")}
     if valid_from:
         body["validFrom"] = valid_from.isoformat()
-    return client._request("POST", "/certificates/enrollments", json=body, expect=(202,)).json()["referenceNumber"]
+    return client.call_api("POST", "/certificates/enrollments", json=body, expect=(202,))["referenceNumber"]
 
 
 def enrollment_status(client, reference):
-    data = client._request("GET", "/certificates/enrollments/%s" % reference).json()
+    data = client.call_api("GET", "/certificates/enrollments/%s" % reference)
     status = data.get("status") or {}
     return EnrollmentStatus(int(status.get("code") or 0), status.get("description") or "",
                             tuple(status.get("details") or ()), data.get("certificateSerialNumber"),
@@ -272,7 +272,7 @@ def retrieve(client, serials):
     serials = list(serials)
     if not 1 <= len(serials) <= 10:
         raise EnrollmentError("bad_serials", "retrieve takes 1 to 10 serial numbers")
-    data = client._request("POST", "/certificates/retrieve", json={"certificateSerialNumbers": serials}).json()
+    data = client.call_api("POST", "/certificates/retrieve", json={"certificateSerialNumbers": serials})
     return {item["certificateSerialNumber"]: (base64.b64decode(item["certificate"]), item.get("certificateType"),
                                               item.get("certificateName"))
             for item in data.get("certificates") or ()}
@@ -293,8 +293,8 @@ def query(client, status=None, certificate_type=None, serial=None, name=None, ex
         body["expiresAfter"] = expires_after.isoformat()
     found, offset = [], 0
     while True:
-        data = client._request("POST", "/certificates/query", json=body,
-                               params={"pageSize": page_size, "pageOffset": offset}).json()
+        data = client.call_api("POST", "/certificates/query", json=body,
+                               params={"pageSize": page_size, "pageOffset": offset})
         found.extend(RemoteCertificate.from_json(item) for item in data.get("certificates") or ())
         if not data.get("hasMore"):
             return found
@@ -306,4 +306,4 @@ def revoke(client, serial, reason="Unspecified"):
         raise EnrollmentError("bad_serial", "a KSeF serial number is 16 upper-case hex digits", serial=serial)
     if reason not in REVOCATION_REASONS:
         raise EnrollmentError("bad_reason", "revocation reason must be one of %s" % ", ".join(REVOCATION_REASONS))
-    client._request("POST", "/certificates/%s/revoke" % serial, json={"revocationReason": reason}, expect=(204,))
+    client.call_api("POST", "/certificates/%s/revoke" % serial, json={"revocationReason": reason}, expect=(204,))

@@ -115,7 +115,7 @@ def create_collective_identifier(client, invoices):
     the identifier. Checked first: KSeF is not asked for what it would refuse."""
     check_collective_request(invoices)
     body = {"invoices": [invoice.to_json() for invoice in invoices]}
-    data = client._request("POST", "/collective-identifiers", json=body, expect=(201,)).json()
+    data = client.call_api("POST", "/collective-identifiers", json=body, expect=(201,))
     return data["collectiveIdentifierNumber"]
 
 
