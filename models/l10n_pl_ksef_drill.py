@@ -36,6 +36,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 
 from ..ksef import devcerts, safeurl
 from . import ksef_messages
+from .account_move_ksef_lifecycle import ENGINE_QUEUE_STATES
 
 _logger = logging.getLogger(__name__)
 
@@ -456,7 +457,7 @@ class L10nPlKsefDrill(models.Model):
             return   # the company is not on this drill's simulator: nothing of the drill goes anywhere
         Move = self.env["account.move"]
         Move.search([("l10n_pl_ksef_drill_id", "=", self.id), ("state", "=", "posted"),
-                     ("l10n_pl_ksef_state", "in", ("to_send", "offline"))])._l10n_pl_ksef_write(
+                     ("l10n_pl_ksef_state", "in", ENGINE_QUEUE_STATES)])._l10n_pl_ksef_write(
             {"l10n_pl_ksef_next_try": False})
         try:
             company._l10n_pl_ksef_poll_latarnia(timeout=5.0)

@@ -6,6 +6,7 @@ import pytz
 from odoo import _, fields, models
 from odoo.exceptions import UserError
 
+from .account_move_ksef_lifecycle import ENGINE_QUEUE_STATES
 from .l10n_pl_ksef_drill import WARSAW
 
 
@@ -70,7 +71,7 @@ class L10nPlKsefDrillInvoices(models.Model):
                                ("l10n_pl_ksef_drill_id", "=", False)])
         waiting._l10n_pl_ksef_recompute_deadlines()
         if Move.search_count([("company_id", "=", company.id), ("state", "=", "posted"),
-                              ("l10n_pl_ksef_state", "in", ("to_send", "offline"))], limit=1):
+                              ("l10n_pl_ksef_state", "in", ENGINE_QUEUE_STATES)], limit=1):
             Move._l10n_pl_ksef_engine_arm(fields.Datetime.now())
 
     def _l10n_pl_ksef_forget_simulated_events(self):

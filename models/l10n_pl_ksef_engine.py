@@ -31,7 +31,7 @@ from odoo.tools import SQL, config
 from ..ksef import errors as ksef_errors
 from ..ksef import submission
 from . import ksef_messages
-from .account_move_ksef_lifecycle import ENGINE_QUEUE_STATES as WAITING_STATES, FOLLOW_UP_DELAY
+from .account_move_ksef_lifecycle import ENGINE_QUEUE_STATES as WAITING_STATES, FOLLOW_UP_DELAY, ON_THE_WAY_STATES
 from .l10n_pl_ksef_engine_journal import EngineJournal
 
 _logger = logging.getLogger(__name__)
@@ -244,12 +244,12 @@ class AccountMoveKsefEngine(models.Model):
         self.env.flush_all()
         self.env.cr.execute("""
             SELECT company_id, MIN(l10n_pl_ksef_deadline) FROM account_move
-             WHERE l10n_pl_ksef_state IN ('to_send', 'offline', 'sending') AND state = 'posted'
+             WHERE l10n_pl_ksef_state IN %s AND state = 'posted'
              GROUP BY company_id
             UNION ALL
             SELECT DISTINCT company_id, NULL::date FROM l10n_pl_ksef_session
              WHERE engine AND journal_state IN ('opened', 'closed')
-        """)
+        """, [ON_THE_WAY_STATES])
         nearest = {}
         for company_id, deadline in self.env.cr.fetchall():
             if deadline and (nearest.get(company_id) is None or deadline < nearest[company_id]):

@@ -14,6 +14,7 @@ from odoo import api, fields, models
 
 from ..ksef import errors as ksef_errors
 from ..ksef import polling, submission
+from .account_move_ksef_lifecycle import ENGINE_QUEUE_STATES
 from .account_move_ksef_send import UNREACHABLE_ERRORS
 from .res_company_offline import SENDING_PAUSED_STATUSES
 
@@ -63,9 +64,9 @@ class AccountMoveKsefRecovery(models.Model):
         self.env.flush_all()
         self.env.cr.execute("""
             SELECT DISTINCT company_id FROM account_move
-             WHERE state = 'posted' AND l10n_pl_ksef_state IN ('to_send', 'offline')
+             WHERE state = 'posted' AND l10n_pl_ksef_state IN %s
                AND l10n_pl_ksef_attempts > 0 AND l10n_pl_ksef_next_try > %s
-        """, [fields.Datetime.now()])
+        """, [ENGINE_QUEUE_STATES, fields.Datetime.now()])
         retrying = {row[0] for row in self.env.cr.fetchall()}   # a session could not be opened, etc.
         companies = self._l10n_pl_ksef_engine_companies().sudo().filtered(
             lambda c: c.l10n_pl_ksef_engine_failures or c.id in retrying or c._l10n_pl_ksef_sending_paused())
@@ -141,10 +142,10 @@ class AccountMoveKsefRecovery(models.Model):
         self.env.flush_all()
         self.env.cr.execute("""
             UPDATE account_move SET l10n_pl_ksef_next_try = NULL
-             WHERE company_id = ANY(%s) AND state = 'posted' AND l10n_pl_ksef_state IN ('to_send', 'offline')
+             WHERE company_id = ANY(%s) AND state = 'posted' AND l10n_pl_ksef_state IN %s
                AND l10n_pl_ksef_next_try > %s AND l10n_pl_ksef_attempts > 0
          RETURNING id
-        """, [list(company_ids), fields.Datetime.now()])
+        """, [list(company_ids), ENGINE_QUEUE_STATES, fields.Datetime.now()])
         released = [row[0] for row in self.env.cr.fetchall()]
         if released:
             self.browse(released).invalidate_recordset(["l10n_pl_ksef_next_try"])
