@@ -30,7 +30,8 @@ LOGIN_PAUSES = (1.0, 2.0)
 # does not answer (or Latarnia announces a pause), a run started by the runner watches for KSeF's
 # return itself, asking every WATCH_EVERY seconds for WATCH_FOR seconds, then hands over to the
 # next run at once. It costs one sleeping cron worker during an outage, and brings what waits to
-# KSeF within seconds of its return instead of up to a minute and a half.
+# KSeF within seconds of its return instead of up to a minute and a half. The watch never runs
+# past the run's time budget (``_l10n_pl_ksef_engine_time_left``): Odoo's cron limits hold.
 WATCH_FOR = 45.0
 WATCH_EVERY = 5.0
 
