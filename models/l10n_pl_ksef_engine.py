@@ -140,10 +140,7 @@ class AccountMoveKsefEngine(models.Model):
             _logger.info("KSeF sending skipped: this database is neutralized")
             return
         engine = self._l10n_pl_ksef_engine_clocked()    # the run's budget rides in the context
-        for index, company in enumerate(engine._l10n_pl_ksef_engine_companies()):
-            if index and engine._l10n_pl_ksef_engine_time_up():
-                engine._l10n_pl_ksef_engine_hand_over()
-                break
+        for company in engine._l10n_pl_ksef_engine_companies():
             company_engine = ksef_messages.in_company_language(engine.with_company(company), company)
             try:
                 company_engine._l10n_pl_ksef_engine_run(company)
@@ -166,6 +163,10 @@ class AccountMoveKsefEngine(models.Model):
                 if not can_commit:
                     raise
                 engine._l10n_pl_ksef_engine_commit()
+            if engine._l10n_pl_ksef_engine_time_up():
+                # the run's one hand-over (a company's run stops taking sessions at the same moment)
+                engine._l10n_pl_ksef_engine_hand_over()
+                break
 
     # ---- the run's time budget ------------------------------------------------------------
 
@@ -345,8 +346,7 @@ class AccountMoveKsefEngine(models.Model):
         limit = limit or 10 * MAX_CLAIM
         while len(seen) < limit:
             if seen and Move._l10n_pl_ksef_engine_time_up():
-                Move._l10n_pl_ksef_engine_hand_over()
-                return
+                return      # the cron hands over to the next run
             ids = Move._l10n_pl_ksef_engine_claim(company, min(MAX_CLAIM, limit - len(seen)), exclude=seen)
             if not ids:
                 break
@@ -355,8 +355,7 @@ class AccountMoveKsefEngine(models.Model):
             for index, session_plan in enumerate(submitter.plan(items).sessions):
                 session_items = session_plan.items
                 if index and Move._l10n_pl_ksef_engine_time_up():
-                    Move._l10n_pl_ksef_engine_hand_over()
-                    return
+                    return  # the cron hands over to the next run
                 if index:
                     # the previous session's commit released the row locks: take them again
                     still = set(Move._l10n_pl_ksef_engine_claim(company, len(session_items),

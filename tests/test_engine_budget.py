@@ -3,6 +3,7 @@ spent, and hands over to the next run at once (Odoo stops a cron job that runs p
 ``--limit-time-real-cron`` / ``--limit-time-cpu``: 120 s real, 60 s CPU by default)."""
 import datetime
 import time
+from unittest.mock import patch
 
 from odoo import fields
 from odoo.tests import tagged
@@ -51,8 +52,17 @@ class TestKsefEngineBudget(KsefEngineCommon):
         time.sleep(1.1)
         self.env["ir.cron.trigger"].sudo().search([("cron_id", "=", cron.id)]).unlink()
         handing_over_from = fields.Datetime.now()
-        self.env["account.move"].with_context(
-            l10n_pl_ksef_engine_options=FAST, l10n_pl_ksef_run_until=time.monotonic())._cron_l10n_pl_ksef_submit()
+        Move = type(self.env["account.move"])
+        hand_over, hand_overs = Move._l10n_pl_ksef_engine_hand_over, []
+
+        def observed_hand_over(model):   # observation only: the real hand-over runs
+            hand_overs.append(model.env.context.get("l10n_pl_ksef_run_until"))
+            return hand_over(model)
+
+        with patch.object(Move, "_l10n_pl_ksef_engine_hand_over", observed_hand_over):
+            self.env["account.move"].with_context(
+                l10n_pl_ksef_engine_options=FAST, l10n_pl_ksef_run_until=time.monotonic())._cron_l10n_pl_ksef_submit()
+        self.assertEqual(len(hand_overs), 1, "one hand-over per run")
         (online + offline).invalidate_recordset()
         sent = (online + offline).filtered(lambda m: m.l10n_pl_ksef_state == "accepted")
         self.assertIn(sent, (online, offline), "the first session went")
