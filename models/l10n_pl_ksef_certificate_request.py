@@ -4,8 +4,14 @@ certificate, which lands in the store with its key, type and validity.
 
 Once KSeF holds a request (it answered with a reference number) nothing is rolled back any more:
 the key and the reference are kept, and what comes later (status, retrieval) is recorded on the
-request and retried, never raised - otherwise a certificate KSeF issued would lose its key."""
+request and retried, never raised - otherwise a certificate KSeF issued would lose its key.
+
+A request whose answer was lost (no HTTP answer: a timeout, a dropped connection) may be held by
+KSeF all the same: its key is kept and the certificate is looked for by its name
+(``/certificates/query``), the one whose public key is ours; a request KSeF shows no trace of
+after ``LOST_REQUEST_GIVE_UP`` is taken as never received and its key forgotten."""
 import base64
+import datetime
 import logging
 
 from odoo import _, api, fields, models
@@ -20,6 +26,17 @@ _logger = logging.getLogger(__name__)
 
 CERTIFICATE_TYPES = [("Authentication", "Authentication (login)"), ("Offline", "Offline (KOD II)")]
 KEY_ALGORITHMS = [(ksef_enrollment.KEY_EC_P256, "EC P-256 (recommended)"), (ksef_enrollment.KEY_RSA_2048, "RSA 2048")]
+# KSeF processes a certificate request within minutes; no trace of it a day later: never received.
+LOST_REQUEST_GIVE_UP = datetime.timedelta(days=1)
+# ``/certificates/retrieve`` takes at most this many serial numbers at once (OpenAPI).
+RETRIEVE_AT_ONCE = 10
+
+
+def answer_lost(error):
+    """KSeF may hold what it was sent: no HTTP answer came (a timeout, a dropped connection; a
+    refused one cannot be told apart, and the check of KSeF's data just before makes it rare). An
+    answer (a 4xx refusal, a 5xx) means it does not."""
+    return isinstance(error, ksef_errors.KsefUnavailable) and not error.http_status
 
 
 class L10nPlKsefCertificateRequest(models.Model):
@@ -63,16 +80,25 @@ class L10nPlKsefCertificateRequest(models.Model):
             raise UserError(_("The certificate name %(name)s cannot be used in KSeF: it needs 5 to 100 letters, "
                               "digits, spaces, '-' or '_'.", name=self.name)) from None
         except (ksef_errors.KsefError, OSError) as error:
-            raise UserError(_("Certificate request %(name)s: %(error)s", name=self.name,
-                              error=self.company_id._l10n_pl_ksef_certificate_error_text(error))) from None
-        # KSeF has it now: from here on nothing may roll the key back.
+            if not answer_lost(error):
+                raise UserError(_("Certificate request %(name)s: %(error)s", name=self.name,
+                                  error=self.company_id._l10n_pl_ksef_certificate_error_text(error))) from None
+            reference = False   # KSeF may hold it: keep the key, look for the certificate by its name
+            _logger.info("KSeF certificate request %s: the answer was lost (%s); kept, looked for by its name",
+                         self.id, type(error).__name__)
+        # KSeF has it now (or may have it): from here on nothing may roll the key back.
         key_record = self.env["certificate.key"].sudo().create({
             "name": "%s.key" % self.name,
             "content": base64.b64encode(ksef_enrollment.private_key_pem(key)),
             "company_id": self.company_id.id,
         })
-        self.sudo().write({"state": "sent", "reference_number": reference, "private_key_id": key_record.id,
-                           "requested_at": fields.Datetime.now(), "status_text": False})
+        self.sudo().write({
+            "state": "sent", "reference_number": reference, "private_key_id": key_record.id,
+            "requested_at": fields.Datetime.now(),
+            "status_text": False if reference else _(
+                "KSeF's answer to the request was lost: it may have received it. The certificate is looked "
+                "for in KSeF by its name; its key is kept."),
+        })
         del key
 
     # ---- status and retrieval ----------------------------------------------------------------
@@ -81,6 +107,9 @@ class L10nPlKsefCertificateRequest(models.Model):
         """Ask KSeF how the request is doing; store the certificate once issued. Never raises."""
         self.ensure_one()
         if self.state != "sent":
+            return
+        if not self.reference_number:
+            self._l10n_pl_ksef_find_lost(client)
             return
         try:
             status = ksef_enrollment.wait_for_enrollment(client, self.reference_number, timeout=timeout, interval=0.2)
@@ -107,6 +136,42 @@ class L10nPlKsefCertificateRequest(models.Model):
             self.status_text = self.company_id._l10n_pl_ksef_certificate_error_text(error)
         except UserError as error:
             self.status_text = error.args[0]
+
+    def _l10n_pl_ksef_find_lost(self, client):
+        """A request whose answer was lost: KSeF's certificates of its name and type, newest
+        first; the one whose public key is ours is the issued one. Never raises."""
+        request = self.sudo()
+        key_pem = base64.b64decode(request.private_key_id.with_context(bin_size=False).content)
+        try:
+            named = [c for c in ksef_enrollment.query(client, certificate_type=request.certificate_type, name=request.name)
+                     if c.name == request.name]
+            named.sort(key=lambda c: c.request_date or datetime.datetime.min.replace(tzinfo=datetime.timezone.utc),
+                       reverse=True)
+            retrieved = ksef_enrollment.retrieve(client, [c.serial for c in named[:RETRIEVE_AT_ONCE]]) if named else {}
+            for serial, (der, _type, _name) in retrieved.items():
+                try:
+                    ksef_certificates.load_pem(der, key_pem)
+                except ksef_certificates.CertificateError:
+                    continue    # same name, another key: an earlier certificate
+                self._l10n_pl_ksef_store(serial, der)
+                return
+        except (ksef_errors.KsefError, OSError) as error:
+            request.status_text = request.company_id._l10n_pl_ksef_certificate_error_text(error)
+            return
+        except UserError as error:
+            request.status_text = error.args[0]
+            return
+        if request.requested_at and request.requested_at < fields.Datetime.now() - LOST_REQUEST_GIVE_UP:
+            request.write({"state": "rejected", "status_text": _(
+                "KSeF has no certificate of this request a day after it was sent: the request never reached KSeF. "
+                "Request the certificate again.")})
+            key = request.private_key_id
+            request.private_key_id = False
+            key.unlink()
+            return
+        request.status_text = _(
+            "KSeF's answer to the request was lost; no certificate named %(name)s with this request's key in KSeF "
+            "yet. Odoo looks again later.", name=request.name)
 
     def _l10n_pl_ksef_store(self, serial, der):
         """The issued certificate, checked against our key, type and NIP, into the store; then

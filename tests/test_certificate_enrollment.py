@@ -1,6 +1,8 @@
 """KSeF certificates obtained from Odoo (no key file), login with them, their health in KSeF, and
 who may touch them - against a real simulator subprocess over HTTP."""
 import base64
+import datetime
+import time
 
 from freezegun import freeze_time
 
@@ -298,6 +300,58 @@ class TestKsefCertificateEnrollment(KsefOfflineTestMixin, KsefSimulatorCommon):
         self.assertEqual(request.state, "done", request.status_text)
         self.assertEqual(company.l10n_pl_ksef_offline_certificate_id, request.certificate_id)
         self.assertEqual(request.certificate_id.private_key_id, request.private_key_id)
+
+    def test_lost_answer_keeps_the_key_and_finds_the_certificate_by_its_key(self):
+        """KSeF stores a request, then its answer never comes (the client gives up first): the key
+        is kept and the certificate is found by its name - the one with this request's key, not an
+        earlier certificate of the same name."""
+        company = self.company.sudo()
+        client = company.with_user(self.admin)._l10n_pl_ksef_certificate_client()
+        data = ksef_enrollment.enrollment_data(client)
+        Request = self.env["l10n_pl_ksef.certificate.request"].sudo()
+        values = {"name": "Odoo Offline zgubiony", "company_id": company.id, "certificate_type": "Offline"}
+        earlier = Request.create(values)
+        earlier._l10n_pl_ksef_send(client, data)
+        earlier._l10n_pl_ksef_follow(client)
+        self.assertEqual(earlier.state, "done", earlier.status_text)
+        request = Request.create(values)
+        self.ksef_control("faults", {"stall_after_accept_seconds": 3.0, "stall_after_accept_count": 1})
+        client.timeout = 1.0
+        request._l10n_pl_ksef_send(client, data)     # no UserError: KSeF may hold it
+        client.timeout = 10.0
+        self.assertEqual(request.state, "sent")
+        self.assertFalse(request.reference_number)
+        self.assertTrue(request.private_key_id, "KSeF may hold the request: its key is kept")
+        self.assertIn("lost", request.status_text)
+        time.sleep(2.5)     # the held answer is over
+        Request._cron_l10n_pl_ksef_certificate_requests()
+        self.assertEqual(request.state, "done", request.status_text)
+        self.assertNotEqual(request.serial, earlier.serial)
+        self.assertEqual(request.certificate_id.private_key_id, request.private_key_id)
+        self.assertEqual(company.l10n_pl_ksef_offline_certificate_id, request.certificate_id)
+
+    def test_lost_request_without_trace_is_given_up_after_a_day(self):
+        company = self.company.sudo()
+        client = company.with_user(self.admin)._l10n_pl_ksef_certificate_client()
+        data = ksef_enrollment.enrollment_data(client)
+        request = self.env["l10n_pl_ksef.certificate.request"].sudo().create(
+            {"name": "Odoo Offline nigdy", "company_id": company.id, "certificate_type": "Offline"})
+        # the connection drops before KSeF processes anything: Odoo cannot know it
+        self.ksef_control("faults", {"down": True, "down_mode": "close"})
+        request._l10n_pl_ksef_send(client, data)
+        self.ksef_control("faults/clear")
+        key = request.private_key_id
+        self.assertEqual(request.state, "sent")
+        self.assertTrue(key)
+        request._l10n_pl_ksef_follow(client)
+        self.assertEqual(request.state, "sent", "no trace yet: looked for again later")
+        self.assertIn("Odoo Offline nigdy", request.status_text)
+        request.requested_at = datetime.datetime.now() - datetime.timedelta(hours=25)
+        request._l10n_pl_ksef_follow(client)
+        self.assertEqual(request.state, "rejected")
+        self.assertIn("never reached KSeF", request.status_text)
+        self.assertFalse(request.private_key_id)
+        self.assertFalse(key.exists(), "a key no certificate will ever match is forgotten")
 
 
 @tagged("post_install_l10n", "post_install", "-at_install")

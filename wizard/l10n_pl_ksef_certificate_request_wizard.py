@@ -84,7 +84,7 @@ class L10nPlKsefCertificateRequestWizard(models.TransientModel):
             request = Request.create({"name": name.strip(), "company_id": company.id, "certificate_type": kind,
                                       "key_algorithm": self.key_algorithm})
             if not requests:
-                request._l10n_pl_ksef_send(client, data)  # raises: nothing was sent, nothing is kept
+                request._l10n_pl_ksef_send(client, data)  # raises when KSeF refused it: nothing is kept
             else:
                 try:
                     with self.env.cr.savepoint():

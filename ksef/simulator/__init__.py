@@ -76,8 +76,8 @@ that secret in the ``X-KSeF-Simulator-Secret`` header (403 otherwise).
                                             calls answered 5xx before processing), ``error_statuses``
                                             ([500, 502, 503]), ``seed`` (re-seeds the generator),
                                             ``delay`` (s per /v2 call), ``stall_after_accept_seconds`` +
-                                            ``stall_after_accept_count`` (invoice send / batch close: store,
-                                            then hold the answer), ``latarnia_down`` (502)
+                                            ``stall_after_accept_count`` (invoice send, batch close, certificate
+                                            request: store, then hold the answer), ``latarnia_down`` (502)
 ``POST /_control/faults/clear``             back to no faults
 ``POST /_control/rate-limits``              ``{"enabled": bool, "scale": 0.1, "reset": true}``
 ``POST /_control/expire``                   ``{"sessions": true}`` (open sessions expire now),

@@ -304,7 +304,9 @@ class CertificatesApiMixin:
                 "reference": reference, "subject_type": subject_type, "subject_value": subject_value,
                 "request_date": now, "ready_at": now + self.config["processing_delay"], "status_code": code,
                 "status_details": json.dumps(details) if details else None, "serial": serial})
-        return json_response(202, {"referenceNumber": reference, "timestamp": utc_iso(now)})
+        response = json_response(202, {"referenceNumber": reference, "timestamp": utc_iso(now)})
+        response.stall_seconds = self._take_stall()     # stored first: the answer may be lost
+        return response
 
     def certificates_enrollment_status(self, request, ref):
         subject_type, subject_value = self._subject(request)

@@ -17,7 +17,7 @@ DEFAULT_FAULTS = {
     "error_statuses": [500, 502, 503],
     "seed": 0,
     "delay": 0.0,               # seconds added to every /v2 answer
-    "stall_after_accept_seconds": 0.0,  # invoice send / batch close: store, then stall this long
+    "stall_after_accept_seconds": 0.0,  # invoice send / batch close / certificate request: store, then stall
     "stall_after_accept_count": 0,      # ... for this many requests
     "latarnia_down": False,     # /status and /messages answer 502
 }
