@@ -220,12 +220,20 @@ class CertificateCertificate(models.Model):
         administrators = self.env.ref("base.group_system").sudo().users.filtered(lambda user: not user.share)
         admins = administrators.filtered(lambda user: company in user.company_ids) or administrators
         summary = _("KSeF certificate expires in %s day(s)", max(days, 0)) if days >= 0 else _("KSeF certificate expired")
-        note = _("The KSeF %(kind)s certificate %(name)s (serial %(serial)s) of %(company)s is valid until %(date)s UTC. "
-                 "Request a new one in KSeF and upload it here before it expires: without it invoices cannot "
-                 "be issued offline.",
-                 kind=dict(record._fields["l10n_pl_ksef_kind"]._description_selection(self.env)).get(record.l10n_pl_ksef_kind, ""),
-                 name=record.name,
-                 serial=record.l10n_pl_ksef_serial, company=company.name, date=record.date_end)
+        details = {
+            "kind": dict(record._fields["l10n_pl_ksef_kind"]._description_selection(self.env)).get(
+                record.l10n_pl_ksef_kind, ""),
+            "name": record.name, "serial": record.l10n_pl_ksef_serial, "company": company.name,
+            "date": record.date_end,
+        }
+        if record.l10n_pl_ksef_kind == ksef_certificates.AUTHENTICATION:
+            note = _("The KSeF %(kind)s certificate %(name)s (serial %(serial)s) of %(company)s is valid until %(date)s "
+                     "UTC. Request a new one in KSeF and set it here before it expires: without it Odoo cannot log in "
+                     "to KSeF and no invoice is sent.", **details)
+        else:
+            note = _("The KSeF %(kind)s certificate %(name)s (serial %(serial)s) of %(company)s is valid until %(date)s "
+                     "UTC. Request a new one in KSeF and upload it here before it expires: without it invoices cannot "
+                     "be issued offline.", **details)
         for admin in admins:
             record.activity_schedule(
                 "mail.mail_activity_data_warning", date_deadline=fields.Date.context_today(record),

@@ -155,13 +155,15 @@ class ResCompanyKsefOffline(models.Model):
     # ---- the Offline certificate -----------------------------------------------------------
 
     def _l10n_pl_ksef_watched_certificates(self):
-        """The KSeF certificates whose expiry is watched (the lead adds the authentication one)."""
+        """The KSeF certificates whose expiry is watched: the Offline one (signs KOD II) and the
+        Authentication one (the KSeF login) when the company has them."""
         company = self.sudo()
+        offline = company.l10n_pl_ksef_offline_certificate_id
         if company.l10n_pl_ksef_running_drill_id:
             # During a drill the company holds the drill's throw-away certificate: never ask to renew
             # it in KSeF; the real one (put aside on the drill) is still watched.
-            return company.l10n_pl_ksef_running_drill_id.saved_offline_certificate_id
-        return company.l10n_pl_ksef_offline_certificate_id
+            offline = company.l10n_pl_ksef_running_drill_id.saved_offline_certificate_id
+        return offline | company.l10n_pl_ksef_auth_certificate_id
 
     @api.constrains("l10n_pl_ksef_offline_certificate_id")
     def _check_l10n_pl_ksef_offline_certificate(self):

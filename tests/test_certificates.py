@@ -111,6 +111,21 @@ class TestKsefCertificates(KsefOfflineTestMixin, KsefTestCommon):
                 self.company.invalidate_recordset(["l10n_pl_ksef_certificate_warning"])
                 self.assertIn("expires in", self.company.l10n_pl_ksef_certificate_warning)
 
+    def test_authentication_certificate_expiry_is_watched_too(self):
+        """The KSeF login certificate runs out like the Offline one: without it nothing is sent."""
+        auth, _x509, _key = self._ksef_upload_certificate(kind=devcerts.AUTHENTICATION, use_as_offline=False,
+                                                         name="KSeF Logowanie")
+        self.company.sudo().l10n_pl_ksef_auth_certificate_id = auth
+        with freeze_time(auth.date_end - datetime.timedelta(days=5)):
+            self.env["res.company"].sudo()._cron_l10n_pl_ksef_certificate_expiry()
+            self.company.invalidate_recordset(["l10n_pl_ksef_certificate_warning"])
+            self.assertIn("KSeF Logowanie", self.company.l10n_pl_ksef_certificate_warning)
+        warnings = self.env["mail.activity"].sudo().search([
+            ("res_model", "=", "certificate.certificate"), ("res_id", "=", auth.id)])
+        self.assertTrue(warnings, "the administrators got the warning")
+        self.assertIn("cannot log in to KSeF", str(warnings[0].note))
+        self.assertEqual(auth.sudo().l10n_pl_ksef_expiry_notified_days, 7)
+
     def test_offline_readiness(self):
         company = self.company.sudo()
         company.write({"l10n_pl_ksef_responsible_id": False, "l10n_pl_ksef_last_drill_date": False})
