@@ -244,21 +244,17 @@ class AccountMoveKsefEngine(models.Model):
         run cut by its budget serves the most urgent first), then by id."""
         self.env.flush_all()
         self.env.cr.execute("""
-            SELECT company_id, MIN(l10n_pl_ksef_deadline) FROM account_move
-             WHERE l10n_pl_ksef_state IN %s AND state = 'posted'
+            SELECT company_id FROM (
+                SELECT company_id, l10n_pl_ksef_deadline AS deadline FROM account_move
+                 WHERE l10n_pl_ksef_state IN %s AND state = 'posted'
+                UNION ALL
+                SELECT company_id, NULL FROM l10n_pl_ksef_session
+                 WHERE engine AND journal_state IN ('opened', 'closed')
+            ) work
              GROUP BY company_id
-            UNION ALL
-            SELECT DISTINCT company_id, NULL::date FROM l10n_pl_ksef_session
-             WHERE engine AND journal_state IN ('opened', 'closed')
+             ORDER BY MIN(deadline) NULLS LAST, company_id
         """, [ON_THE_WAY_STATES])
-        nearest = {}
-        for company_id, deadline in self.env.cr.fetchall():
-            if deadline and (nearest.get(company_id) is None or deadline < nearest[company_id]):
-                nearest[company_id] = deadline
-            else:
-                nearest.setdefault(company_id, None)
-        order = sorted(nearest, key=lambda company_id: (nearest[company_id] is None, nearest[company_id] or 0, company_id))
-        return self.env["res.company"].browse(order)
+        return self.env["res.company"].browse([row[0] for row in self.env.cr.fetchall()])
 
     @api.model
     def _l10n_pl_ksef_engine_can_commit(self):
