@@ -8,7 +8,7 @@ from odoo import fields
 from odoo.tests import tagged
 
 from ..ksef import submission
-from ..ksef.simulator.testing import SimClient, sample_invoice
+from ..ksef.simulator.testing import sample_invoice
 from ..models.l10n_pl_ksef_engine_journal import EngineJournal
 from ..models.l10n_pl_ksef_engine_post import PostJournal
 from .test_engine import KsefEngineCommon
@@ -20,20 +20,6 @@ class WorkerKilled(Exception):
 
 @tagged("post_install_l10n", "post_install", "-at_install")
 class TestOneRoad(KsefEngineCommon):
-
-    def _sim(self):
-        sim = SimClient(self.ksef_url)
-        sim.login(self.ksef_nip, self.ksef_token)
-        return sim
-
-    def _already_in_ksef(self, xml):
-        """KSeF holds ``xml`` from an earlier sending whose answer never came back."""
-        sim = self._sim()
-        reference = sim.open_online().json()["referenceNumber"]
-        sent = sim.send(reference, xml).json()["referenceNumber"]
-        answer = sim.wait_invoice(reference, sent)
-        self.assertEqual(answer["status"]["code"], 200)
-        return answer["ksefNumber"]
 
     def _submits(self):
         """Record every Submitter.submit (the real one runs)."""
@@ -121,7 +107,7 @@ class TestOneRoad(KsefEngineCommon):
         posted = self._ksef_invoice()
         posted.action_l10n_pl_ksef_freeze()
         queued = self._queue(1)
-        originals = {move: self._already_in_ksef(move._l10n_pl_ksef_frozen_xml()) for move in posted + queued}
+        originals = {move: self._ksef_sent_elsewhere(move._l10n_pl_ksef_frozen_xml()) for move in posted + queued}
         posted.with_user(self.user).action_l10n_pl_ksef_post()
         self._run_cron()
         for move in posted + queued:
@@ -136,7 +122,7 @@ class TestOneRoad(KsefEngineCommon):
         posted = self._ksef_invoice()
         queued = self._queue(1)
         for move in posted + queued:
-            self._already_in_ksef(sample_invoice(move.name))   # another system's invoice, same number
+            self._ksef_sent_elsewhere(sample_invoice(move.name))   # another system's invoice, same number
         posted.with_user(self.user).action_l10n_pl_ksef_post()
         self._run_cron()
         for move in posted + queued:
@@ -154,7 +140,7 @@ class TestOneRoad(KsefEngineCommon):
         move = self._ksef_invoice()
         move.action_l10n_pl_ksef_freeze()
         other_file = sample_invoice(move.name)
-        original = self._already_in_ksef(other_file)
+        original = self._ksef_sent_elsewhere(other_file)
         Move = type(self.env["account.move"])
         own_hashes = Move._l10n_pl_ksef_own_hashes
 
