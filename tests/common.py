@@ -10,13 +10,13 @@ from pathlib import Path
 import requests
 from lxml import etree
 
-from odoo import Command, fields
+from odoo import Command
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
 
 from ..ksef import devcerts, fa3
 from ..ksef import qr as ksef_qr
 from ..ksef.simulator import start_subprocess, stop_subprocess
-from ..ksef.simulator.testing import SimClient
+from ..ksef.simulator.testing import SimClient, warsaw_today
 
 NS = {"fa": fa3.NAMESPACE}
 
@@ -97,7 +97,7 @@ class KsefTestCommon(AccountTestInvoicingCommon):
         move = cls.env["account.move"].create({
             "move_type": move_type,
             "partner_id": (partner or cls.buyer_pl).id,
-            "invoice_date": values.pop("invoice_date", fields.Date.today()),
+            "invoice_date": values.pop("invoice_date", warsaw_today()),
             "invoice_line_ids": [
                 Command.create({
                     "product_id": cls.product.id,
@@ -301,7 +301,7 @@ class KsefDrillTestMixin:
     def _user_invoice(self, journal=None, post=True):
         """An invoice the accountant issues as usual (the journal chosen by Odoo unless given)."""
         values = {
-            "move_type": "out_invoice", "partner_id": self.buyer_pl.id, "invoice_date": fields.Date.today(),
+            "move_type": "out_invoice", "partner_id": self.buyer_pl.id, "invoice_date": warsaw_today(),
             "invoice_line_ids": [Command.create({"product_id": self.product.id, "name": "Usługa", "quantity": 1,
                                                  "price_unit": 100.0, "tax_ids": [Command.set(self.tax_23.ids)]})],
         }

@@ -17,6 +17,7 @@ from ..ksef import ksef_number
 from ..models import ksef_messages
 from ..models.l10n_pl_ksef_engine_recovery import RETRY_SOON
 from .common import KsefOfflineTestMixin, KsefSimulatorCommon
+from ..ksef.simulator.testing import warsaw_today
 
 RECOVERY_WINDOW = datetime.timedelta(seconds=60)
 
@@ -103,7 +104,7 @@ class TestAccountantDay(KsefOfflineTestMixin, KsefSimulatorCommon):
                       wizard.explanation)
         self.assertIn("automatically as soon as KSeF answers", wizard.explanation)
         # Back-dated: its deadline has passed already, and the dialog says so.
-        old = self._ksef_invoice(invoice_date=fields.Date.today() - datetime.timedelta(days=10))
+        old = self._ksef_invoice(invoice_date=warsaw_today() - datetime.timedelta(days=10))
         action = old.with_user(self.user).action_l10n_pl_ksef_post()
         wizard = self.env[action["res_model"]].with_user(self.user).browse(action["res_id"])
         self.assertIn("already passed", wizard.explanation)

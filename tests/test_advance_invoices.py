@@ -3,12 +3,13 @@ from decimal import Decimal
 
 from lxml import etree
 
-from odoo import Command, api, fields
+from odoo import Command, api
 from odoo.exceptions import UserError
 from odoo.tests import tagged
 
 from ..models.account_move_ksef_correction import business_differences
 from .common import NS, KsefOfflineTestMixin, KsefSimulatorCommon
+from ..ksef.simulator.testing import warsaw_today
 
 
 @tagged("post_install_l10n", "post_install", "-at_install")
@@ -36,7 +37,7 @@ class TestAdvanceInvoices(KsefOfflineTestMixin, KsefSimulatorCommon):
         move = self.env["account.move"].create({
             "move_type": "out_invoice",
             "partner_id": self.buyer_pl.id,
-            "invoice_date": fields.Date.today(),
+            "invoice_date": warsaw_today(),
             "l10n_pl_ksef_invoice_kind": "ZAL",
             "invoice_line_ids": [Command.create({
                 "name": "Zaliczka 50% na zamówienie ZAM/2026/017", "quantity": 1, "price_unit": amount,
@@ -57,7 +58,7 @@ class TestAdvanceInvoices(KsefOfflineTestMixin, KsefSimulatorCommon):
         move = self.env["account.move"].create({
             "move_type": "out_invoice",
             "partner_id": self.buyer_pl.id,
-            "invoice_date": fields.Date.today(),
+            "invoice_date": warsaw_today(),
             "l10n_pl_ksef_invoice_kind": "ROZ",
             "l10n_pl_ksef_advance_ids": [Command.set(advances.ids)],
             "invoice_line_ids": [
@@ -74,7 +75,7 @@ class TestAdvanceInvoices(KsefOfflineTestMixin, KsefSimulatorCommon):
         return move
 
     def _refund(self, move, price=None):
-        refund = move._reverse_moves([{"invoice_date": fields.Date.today(), "ref": "Zmiana zamówienia"}])
+        refund = move._reverse_moves([{"invoice_date": warsaw_today(), "ref": "Zmiana zamówienia"}])
         if price is not None:
             refund.invoice_line_ids[:1].price_unit = price
         refund.action_post()
@@ -101,7 +102,7 @@ class TestAdvanceInvoices(KsefOfflineTestMixin, KsefSimulatorCommon):
 
     def test_advance_received_before_the_invoice_date(self):
         advance = self._advance()
-        received = fields.Date.today() - datetime.timedelta(days=3)
+        received = warsaw_today() - datetime.timedelta(days=3)
         self.env["account.payment.register"].with_context(active_model="account.move", active_ids=advance.ids).create({
             "amount": advance.amount_total, "payment_date": received})._create_payments()
         root = self._root(advance)
@@ -110,7 +111,7 @@ class TestAdvanceInvoices(KsefOfflineTestMixin, KsefSimulatorCommon):
 
     def test_advance_without_order_is_refused(self):
         advance = self.env["account.move"].create({
-            "move_type": "out_invoice", "partner_id": self.buyer_pl.id, "invoice_date": fields.Date.today(),
+            "move_type": "out_invoice", "partner_id": self.buyer_pl.id, "invoice_date": warsaw_today(),
             "l10n_pl_ksef_invoice_kind": "ZAL",
             "invoice_line_ids": [Command.create({"name": "Zaliczka", "price_unit": 100.0, "tax_ids": [Command.set(self.tax_23.ids)]})],
         })

@@ -1,11 +1,12 @@
 from datetime import timedelta
 from decimal import Decimal
 
-from odoo import Command, fields
+from odoo import Command
 from odoo.exceptions import UserError
 from odoo.tests import tagged
 
 from .common import NS, KsefTestCommon
+from ..ksef.simulator.testing import warsaw_today
 
 
 @tagged("post_install_l10n", "post_install", "-at_install")
@@ -37,7 +38,7 @@ class TestFa3Content(KsefTestCommon):
         move = self.env["account.move"].create({
             "move_type": values.pop("move_type", "out_invoice"),
             "partner_id": (partner or self.buyer_pl).id,
-            "invoice_date": values.pop("invoice_date", fields.Date.today()),
+            "invoice_date": values.pop("invoice_date", warsaw_today()),
             "invoice_line_ids": [Command.create({
                 "product_id": product.id, "quantity": quantity, "price_unit": price,
                 "tax_ids": [Command.set(taxes.ids)], **values.pop("line", {}),
@@ -141,7 +142,7 @@ class TestFa3Content(KsefTestCommon):
 
     def test_paid_before_issue(self):
         move = self._invoice(self.product, 100.0, self.tax_23)
-        day = fields.Date.today()
+        day = warsaw_today()
         self._pay(move, move.amount_total, day)
         root = self._build(move)
         self.assertEqual(self._text(root, "fa:Fa/fa:Platnosc/fa:Zaplacono"), "1")
@@ -150,7 +151,7 @@ class TestFa3Content(KsefTestCommon):
 
     def test_partly_paid_before_issue(self):
         move = self._invoice(self.product, 1000.0, self.tax_23)
-        day = fields.Date.today()
+        day = warsaw_today()
         self._pay(move, 230.0, day)
         root = self._build(move)
         self.assertEqual(self._text(root, "fa:Fa/fa:Platnosc/fa:ZnacznikZaplatyCzesciowej"), "1")
@@ -180,7 +181,7 @@ class TestFa3Content(KsefTestCommon):
     # ---- credit notes ------------------------------------------------------------------------
 
     def _reverse(self, move, date=None, **values):
-        reversal = move._reverse_moves([{"invoice_date": date or fields.Date.today(), "ref": "Korekta", **values}])
+        reversal = move._reverse_moves([{"invoice_date": date or warsaw_today(), "ref": "Korekta", **values}])
         return reversal
 
     def test_credit_note_of_a_discounted_line_adds_up(self):
@@ -196,7 +197,7 @@ class TestFa3Content(KsefTestCommon):
 
     def test_credit_note_in_foreign_currency_uses_the_original_rate(self):
         eur = self.setup_other_currency("EUR", rates=[("2000-01-01", 0.25)])  # 4 PLN
-        today = fields.Date.today()
+        today = warsaw_today()
         self.env["res.currency.rate"].sudo().create({"name": today - timedelta(days=2), "rate": 0.2,  # 5 PLN
                                                      "currency_id": eur.id, "company_id": self.company.id})
         original = self._invoice(self.product, 100.0, self.tax_23, currency_id=eur.id, invoice_date=today - timedelta(days=10),

@@ -5,6 +5,7 @@ from odoo.exceptions import UserError
 from odoo.tests import tagged
 
 from .common import NS, KsefTestCommon
+from ..ksef.simulator.testing import warsaw_today
 
 
 @tagged("post_install_l10n", "post_install", "-at_install")
@@ -179,7 +180,7 @@ class TestFa3Mapping(KsefTestCommon):
         self.assertIn(term.name, [n.text for n in root.findall("fa:Fa/fa:DodatkowyOpis/fa:Wartosc", NS)])
 
     def test_delivery_date_differs_from_issue_date(self):
-        today = fields.Date.today()
+        today = warsaw_today()
         move = self._ksef_invoice(delivery_date=fields.Date.subtract(today, days=3))
         root = self._build(move)
         self.assertEqual(self._text(root, "fa:Fa/fa:P_6"), str(move.delivery_date))
@@ -188,7 +189,7 @@ class TestFa3Mapping(KsefTestCommon):
     # ---- credit notes ----------------------------------------------------------------------
 
     def _credit_note(self, original, reason="Zwrot towaru", **kwargs):
-        reversal = original._reverse_moves([{"invoice_date": fields.Date.today(), "ref": reason, **kwargs}])
+        reversal = original._reverse_moves([{"invoice_date": warsaw_today(), "ref": reason, **kwargs}])
         reversal.action_post()
         return reversal
 
@@ -211,7 +212,7 @@ class TestFa3Mapping(KsefTestCommon):
 
     def test_partial_credit_note(self):
         original = self._ksef_invoice(lines=[(1000.0, self.tax_23, {})])
-        refund = original._reverse_moves([{"invoice_date": fields.Date.today(), "ref": "Rabat posprzedażowy"}])
+        refund = original._reverse_moves([{"invoice_date": warsaw_today(), "ref": "Rabat posprzedażowy"}])
         refund.invoice_line_ids.price_unit = 100.0
         refund.action_post()
         root = self._build(refund)
@@ -253,7 +254,7 @@ class TestFa3Mapping(KsefTestCommon):
         self._assert_refused(self._ksef_invoice(lines=[(10.0, self.tax_zw, {})]), "exemption basis")
 
     def test_error_future_issue_date(self):
-        move = self._ksef_invoice(invoice_date=fields.Date.add(fields.Date.today(), days=5))
+        move = self._ksef_invoice(invoice_date=fields.Date.add(warsaw_today(), days=5))
         self._assert_refused(move, "future")
 
     def test_error_credit_note_without_original(self):

@@ -4,11 +4,12 @@ from decimal import Decimal
 
 from lxml import etree
 
-from odoo import Command, fields
+from odoo import Command
 from odoo.tests import tagged
 
 from ..ksef import fa3
 from .common import NS, KsefTestCommon
+from ..ksef.simulator.testing import warsaw_today
 
 CENT = Decimal("0.01")
 
@@ -81,7 +82,7 @@ class TestFa3Matrix(KsefTestCommon):
         move = self.env["account.move"].create({
             "move_type": move_type,
             "partner_id": (partner or self.buyer_pl).id,
-            "invoice_date": values.pop("invoice_date", fields.Date.today()),
+            "invoice_date": values.pop("invoice_date", warsaw_today()),
             "invoice_line_ids": [Command.create({
                 "product_id": (product or self.product).id, "name": "Pozycja %d" % index, "quantity": quantity,
                 "price_unit": price, "discount": discount, "tax_ids": [Command.set(taxes.ids)],
@@ -92,7 +93,7 @@ class TestFa3Matrix(KsefTestCommon):
         return move
 
     def _refund(self, move, changes=None):
-        refund = move._reverse_moves([{"invoice_date": fields.Date.today(), "ref": "Korekta"}])
+        refund = move._reverse_moves([{"invoice_date": warsaw_today(), "ref": "Korekta"}])
         for index, values in (changes or {}).items():
             refund.invoice_line_ids.filtered(lambda line: line.display_type == "product")[index].write(values)
         refund.action_post()
@@ -183,10 +184,10 @@ class TestFa3Matrix(KsefTestCommon):
 
     def test_foreign_currency_credit_note_after_a_rate_change(self):
         eur = self.setup_other_currency("EUR", rates=[("2000-01-01", 1 / 4.3127)])
-        self.env["res.currency.rate"].sudo().create({"name": fields.Date.today() - timedelta(days=1), "rate": 1 / 4.5011,
+        self.env["res.currency.rate"].sudo().create({"name": warsaw_today() - timedelta(days=1), "rate": 1 / 4.5011,
                                                      "currency_id": eur.id, "company_id": self.company.id})
         original = self._invoice([(None, 3, 333.33, 0, self.tax_23), (None, 1, 50.0, 0, self.tax_8)], partner=self.buyer_eu,
-                                 currency_id=eur.id, invoice_date=fields.Date.today() - timedelta(days=20))
+                                 currency_id=eur.id, invoice_date=warsaw_today() - timedelta(days=20))
         refund = self._refund(original, {0: {"quantity": 1}})
         root = self._assert_books(refund)
         self.assertEqual(Decimal(root.findtext("fa:Fa/fa:FaWiersz/fa:KursWaluty", namespaces=NS)), Decimal("4.3127"))
@@ -195,7 +196,7 @@ class TestFa3Matrix(KsefTestCommon):
 
     def test_advance_and_settlement_at_two_rates(self):
         advance = self.env["account.move"].create({
-            "move_type": "out_invoice", "partner_id": self.buyer_pl.id, "invoice_date": fields.Date.today(),
+            "move_type": "out_invoice", "partner_id": self.buyer_pl.id, "invoice_date": warsaw_today(),
             "l10n_pl_ksef_invoice_kind": "ZAL",
             "invoice_line_ids": [
                 Command.create({"name": "Zaliczka 23%", "price_unit": 333.33, "tax_ids": [Command.set(self.tax_23.ids)]}),

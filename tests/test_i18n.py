@@ -8,7 +8,7 @@ from pathlib import Path
 import polib
 from markupsafe import Markup
 
-from odoo import SUPERUSER_ID, Command, api, fields
+from odoo import SUPERUSER_ID, Command, api
 from odoo.exceptions import UserError, ValidationError
 from odoo.tests import tagged
 from odoo.tools.translate import TranslationModuleReader
@@ -20,6 +20,7 @@ from ..ksef import fa3
 from ..models import ksef_messages
 from ..models.certificate import certificate_error_message
 from .common import KsefDrillTestMixin, KsefOfflineTestMixin, KsefTestCommon
+from ..ksef.simulator.testing import warsaw_today
 
 I18N = Path(__file__).resolve().parents[1] / "i18n"
 # Words that only occur in English text. Deliberately not: "offline", "KSeF", "UPO", "NIP", "do",
@@ -215,7 +216,7 @@ class TestPolishInterface(KsefDrillTestMixin, KsefOfflineTestMixin, KsefTestComm
         move = self._ksef_invoice()
         move.sudo()._l10n_pl_ksef_write({
             "l10n_pl_ksef_state": "offline", "l10n_pl_ksef_offline_mode": "offline24",
-            "l10n_pl_ksef_deadline": fields.Date.today() - datetime.timedelta(days=3)})
+            "l10n_pl_ksef_deadline": warsaw_today() - datetime.timedelta(days=3)})
         cron_env["account.move"]._cron_l10n_pl_ksef_deadline_reminders()
         reminder = self.env["mail.activity"].sudo().search([
             ("res_model", "=", "account.move"), ("res_id", "=", move.id),

@@ -11,6 +11,7 @@ from odoo.tests import tagged
 from ..ksef import evidence as ksef_evidence
 from ..models.account_move_ksef_evidence import _safe
 from .common import KsefOfflineTestMixin, KsefSimulatorCommon
+from ..ksef.simulator.testing import warsaw_today
 
 D = datetime.date
 OCTOBER = (D(2026, 10, 1), D(2026, 10, 31))
@@ -101,7 +102,7 @@ class TestJpkRegister(KsefOfflineTestMixin, KsefSimulatorCommon):
         for move in (offline24, emergency):
             move.action_l10n_pl_ksef_post()
             self.assertEqual(move.l10n_pl_ksef_state, "accepted")
-        today = D.today()
+        today = warsaw_today()
         self.assertEqual(offline24._l10n_pl_ksef_jpk_marking(today).ksef_number, offline24.l10n_pl_ksef_number)
         self.assertEqual(offline24._l10n_pl_ksef_jpk_marking(BEFORE_FLUSH).marker, "DI")
         self.assertEqual(emergency._l10n_pl_ksef_jpk_marking(today).ksef_number, emergency.l10n_pl_ksef_number)
@@ -162,7 +163,7 @@ class TestJpkRegister(KsefOfflineTestMixin, KsefSimulatorCommon):
         with self.assertRaisesRegex(UserError, "2026-10.*must be after the end of the period"):
             period._l10n_pl_ksef_record_filing(D(2026, 10, 31))
         with self.assertRaisesRegex(UserError, "2026-10.*in the future"):
-            period._l10n_pl_ksef_record_filing(D.today() + datetime.timedelta(days=1))
+            period._l10n_pl_ksef_record_filing(warsaw_today() + datetime.timedelta(days=1))
         self.assertEqual(period.state, "open")
         period._l10n_pl_ksef_record_filing(BEFORE_FLUSH)
         with self.assertRaisesRegex(UserError, "kept as evidence"):

@@ -5,6 +5,7 @@ from odoo.tests import tagged
 
 from ..ksef import qr as ksef_qr
 from .common import KsefOfflineTestMixin, KsefPrintedPdfMixin, KsefSimulatorCommon
+from ..ksef.simulator.testing import warsaw_today
 
 
 @tagged("post_install_l10n", "post_install", "-at_install")
@@ -19,7 +20,7 @@ class TestKsefOfflineClassification(KsefPrintedPdfMixin, KsefOfflineTestMixin, K
         cls._ksef_setup_offline_issuing(fallback="auto")
 
     def test_late_online_invoice_is_classified_offline_by_ksef(self):
-        yesterday = datetime.date.today() - datetime.timedelta(days=1)
+        yesterday = warsaw_today() - datetime.timedelta(days=1)
         move = self._ksef_invoice(invoice_date=yesterday).with_user(self.user)
         move.action_l10n_pl_ksef_post()
         self.assertEqual(move.l10n_pl_ksef_state, "accepted")

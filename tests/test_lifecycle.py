@@ -1,13 +1,14 @@
 """The invoice's KSeF lifecycle (``models/account_move_ksef_lifecycle.py``): the transition table
 refuses impossible moves, each reaction follows a move of the one method (and nothing else), a
 bulk verdict of many invoices lands in one go, and nobody reaches the method over RPC."""
-from odoo import Command, fields
+from odoo import Command
 from odoo.exceptions import AccessError
 from odoo.tests import tagged
 
 from ..ksef import ksef_number
 from ..models.account_move_ksef_lifecycle import KSEF_STATES, TRANSITIONS
 from .common import KsefTestCommon
+from ..ksef.simulator.testing import warsaw_today
 from .security_common import KsefRpcMixin
 
 CRON_XMLID = "l10n_pl_ksef.ir_cron_l10n_pl_ksef_submit"
@@ -98,7 +99,7 @@ class TestKsefLifecycle(KsefRpcMixin, KsefTestCommon):
 
     def test_deadline_activities_close_when_the_invoice_no_longer_owes_ksef(self):
         move = self._offline_invoice()
-        move._l10n_pl_ksef_write({"l10n_pl_ksef_alert_level": "due", "l10n_pl_ksef_deadline": fields.Date.today()})
+        move._l10n_pl_ksef_write({"l10n_pl_ksef_alert_level": "due", "l10n_pl_ksef_deadline": warsaw_today()})
         move.activity_schedule(ACTIVITY_XMLID, user_id=self.user.id, summary="KSeF deadline today")
         self.assertEqual(move.activity_ids.activity_type_id, self.env.ref(ACTIVITY_XMLID))
         move._l10n_pl_ksef_write({"l10n_pl_ksef_error": "not a move"})

@@ -7,6 +7,7 @@ from odoo.tests import tagged
 from ..ksef import calendar as ksef_calendar
 from ..ksef import qr as ksef_qr
 from .common import KsefOfflineTestMixin, KsefTestCommon, KSEF_TEST_NIP
+from ..ksef.simulator.testing import warsaw_today
 
 CERT_NOT_BEFORE = datetime.datetime(2025, 1, 1)
 
@@ -187,7 +188,7 @@ class TestOffline(KsefOfflineTestMixin, KsefTestCommon):
             lambda: move.with_context(skip_readonly_check=True).write({"partner_id": other.id}),
             lambda: move.write({"ref": "changed"}),
             lambda: move.write({"invoice_origin": "SO999"}),
-            lambda: move.write({"delivery_date": fields.Date.today() - datetime.timedelta(days=3)}),
+            lambda: move.write({"delivery_date": warsaw_today() - datetime.timedelta(days=3)}),
             lambda: move.write({"invoice_line_ids": [Command.update(move.invoice_line_ids[0].id, {"price_unit": 1.0})]}),
             lambda: move.invoice_line_ids[0].write({"name": "Inna usługa"}),
             lambda: move.invoice_line_ids[0].with_context(skip_readonly_check=True).write({"price_unit": 5.0}),

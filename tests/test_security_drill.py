@@ -15,6 +15,7 @@ from odoo.tests import tagged
 
 from ..ksef.simulator import control_secret, launcher
 from .common import KsefDrillTestMixin, KsefOfflineTestMixin, KsefSimulatorCommon
+from ..ksef.simulator.testing import warsaw_today
 from .security_common import KsefRpcMixin
 
 PAYLOAD = '<img src=x onerror="fetch(\'/web/dataset/call_kw\')">'
@@ -54,7 +55,7 @@ class TestKsefDrillSecurity(KsefRpcMixin, KsefDrillTestMixin, KsefOfflineTestMix
         partner = self.env["res.partner"].create({"name": "Klient %s" % PAYLOAD, "country_id": self.pl.id,
                                                   "street": "ul. Prosta 1", "zip": "00-850", "city": "Warszawa"})
         move = self.env["account.move"].with_user(self.user).create({
-            "move_type": "out_invoice", "partner_id": partner.id, "invoice_date": fields.Date.today(),
+            "move_type": "out_invoice", "partner_id": partner.id, "invoice_date": warsaw_today(),
             "invoice_line_ids": [Command.create({"product_id": self.product.id, "price_unit": 50.0,
                                                  "tax_ids": [Command.set(self.tax_23.ids)]})]})
         move.action_post()
@@ -225,7 +226,7 @@ class TestKsefDrillSecurity(KsefRpcMixin, KsefDrillTestMixin, KsefOfflineTestMix
         before = self._settings()
         drill = self._start()
         move = self._user_invoice()
-        self.company.sudo().sale_lock_date = fields.Date.today()
+        self.company.sudo().sale_lock_date = warsaw_today()
         self._rpc_drill("action_l10n_pl_ksef_drill_end", drill)
         self.assertEqual(drill.state, "done")
         self.assertEqual(self._settings(), before)

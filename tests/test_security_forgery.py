@@ -9,6 +9,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
 
 from .common import KsefTestCommon
+from ..ksef.simulator.testing import warsaw_today
 from .security_common import KSEF_USER, KsefRpcMixin
 
 FAKE_NUMBER = "5265877635-20261130-010000000001-8F"
@@ -115,7 +116,7 @@ class TestKsefForgery(KsefRpcMixin, KsefTestCommon):
         self.assertEqual((move.l10n_pl_ksef_state, move.l10n_pl_ksef_offline_mode), ("to_send", False))
 
     def test_deadlines_cannot_be_moved(self):
-        today = fields.Date.today()
+        today = warsaw_today()
         move = self._frozen(l10n_pl_ksef_state="offline", l10n_pl_ksef_offline_mode="offline24",
                             l10n_pl_ksef_deadline=today)
         far = fields.Date.add(today, years=1)

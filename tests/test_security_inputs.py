@@ -4,7 +4,7 @@ import datetime
 import pytz
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from odoo import Command, fields
+from odoo import Command
 from odoo.exceptions import UserError, ValidationError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
@@ -12,6 +12,7 @@ from odoo.tools import mute_logger
 from ..ksef import devcerts
 from ..ksef.ksef_number import make_ksef_number
 from .common import KSEF_TEST_NIP, KsefOfflineTestMixin, KsefSimulatorCommon
+from ..ksef.simulator.testing import warsaw_today
 
 
 @tagged("post_install_l10n", "post_install", "-at_install")
@@ -80,7 +81,7 @@ class TestKsefBadInputs(KsefOfflineTestMixin, KsefSimulatorCommon):
     def test_an_invoice_over_one_megabyte_is_said_to_be_too_large(self):
         long_name = "Usługa doradcza - " + "opis szczegółowy zakresu prac " * 16
         move = self.env["account.move"].create({
-            "move_type": "out_invoice", "partner_id": self.buyer_pl.id, "invoice_date": fields.Date.today(),
+            "move_type": "out_invoice", "partner_id": self.buyer_pl.id, "invoice_date": warsaw_today(),
             "invoice_line_ids": [Command.create({"product_id": self.product.id, "name": long_name[:500], "quantity": 1,
                                                  "price_unit": 10.0, "tax_ids": [Command.set(self.tax_23.ids)]})
                                  for _index in range(1500)],

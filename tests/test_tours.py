@@ -10,6 +10,7 @@ from odoo.tests import HttpCase, tagged
 from ..ksef import certificates as ksef_certificates
 from ..ksef import devcerts, ksef_number
 from .common import KSEF_TEST_NIP, KsefOfflineTestMixin, KsefPrintedPdfMixin, KsefSimulatorCommon
+from ..ksef.simulator.testing import warsaw_today
 from .tour_common import KsefTourMixin
 
 @tagged("post_install_l10n", "post_install", "-at_install")
@@ -107,7 +108,7 @@ class TestKsefTours(KsefTourMixin, KsefOfflineTestMixin, KsefSimulatorCommon, Ht
             move.action_l10n_pl_ksef_issue_offline24()
             overdue |= move
         # Their deadline passed (the dates themselves are what the cockpit tests check).
-        overdue._l10n_pl_ksef_write({"l10n_pl_ksef_deadline": fields.Date.subtract(fields.Date.today(), days=3)})
+        overdue._l10n_pl_ksef_write({"l10n_pl_ksef_deadline": fields.Date.subtract(warsaw_today(), days=3)})
         not_due = self._draft_invoice(partner=self.buyer_consumer)
         not_due.action_post()
         not_due.action_l10n_pl_ksef_issue_offline24()

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from ksef import crypto
-from ksef.simulator.testing import SAMPLE_SELLER_NIP, SimClient, sample_invoice
+from ksef.simulator.testing import SAMPLE_SELLER_NIP, SimClient, sample_invoice, warsaw_today
 
 TOKEN = "received-test-token"
 BUYER_NIP = "3861610227"          # Podmiot2 of the shared sample invoice
@@ -85,8 +85,9 @@ def test_seller_query_and_date_range_and_bad_input(base_url, sent):
     past = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=10)
     old = {"dateType": "Invoicing", "from": past.isoformat(), "to": (past + datetime.timedelta(days=1)).isoformat()}
     assert _query(seller, "Subject1", date_range=old).json()["invoices"] == []
-    # issue dates (Warsaw calendar days) work too
-    today = datetime.date.today().isoformat()
+    # issue dates (Warsaw calendar days) work too; the machine's own date differs from Warsaw's
+    # for an hour or two around midnight
+    today = warsaw_today().isoformat()
     issue = {"dateType": "Issue", "from": today + "T00:00:00", "to": today + "T23:59:59"}
     assert len(_query(seller, "Subject1", page_size=100, date_range=issue).json()["invoices"]) == 12
     assert _query(seller, "Subject9").status_code == 400
