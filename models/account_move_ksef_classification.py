@@ -14,6 +14,8 @@ from ..ksef import qr as ksef_qr
 from ..ksef import upo as ksef_upo
 from .account_move_ksef_offline import KOD1_HEADER, KOD2_HEADER
 
+WARSAW = "Europe/Warsaw"
+
 
 class AccountMove(models.Model):
     _inherit = "account.move"
@@ -22,6 +24,15 @@ class AccountMove(models.Model):
         string="Classified offline by KSeF", copy=False, readonly=True, tracking=True,
         help="Sent online, but KSeF recorded it as an offline invoice (sent after the day of its issue date): "
              "its printout carries KOD I OFFLINE and KOD II, and the buyer must receive that printout.")
+
+    def _post(self, soft=True):
+        # Odoo dates an undated sale document with the poster's calendar day (UTC when his user has
+        # no time zone). KSeF compares P_1 with its own, Warsaw, day: between midnight and 1-2 am in
+        # Warsaw such an invoice, sent at once, would carry yesterday's date and be classified Offline.
+        for move in self.filtered(lambda m: not m.invoice_date and m.country_code == "PL"
+                                  and m.is_sale_document(include_receipts=True)):
+            move.invoice_date = fields.Date.context_today(move.with_context(tz=WARSAW))
+        return super()._post(soft=soft)
 
     def _l10n_pl_ksef_after_numbered(self, results):
         super()._l10n_pl_ksef_after_numbered(results)

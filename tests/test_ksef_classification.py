@@ -1,5 +1,7 @@
 import datetime
 
+from freezegun import freeze_time
+
 from odoo.exceptions import AccessError
 from odoo.tests import tagged
 
@@ -36,6 +38,21 @@ class TestKsefOfflineClassification(KsefPrintedPdfMixin, KsefOfflineTestMixin, K
         self.assertIn("hand the buyer the new printout", move.message_ids[:3].mapped("body")[0] + activity.note)
         with self.assertRaises(AccessError):
             move.write({"l10n_pl_ksef_ksef_offline": False})
+
+    def test_undated_invoice_is_dated_by_the_warsaw_calendar(self):
+        """At 00:30 in Warsaw (23:30 UTC) an invoice posted without a date carries Warsaw's day,
+        whatever the poster's time zone: with the UTC day KSeF would classify it Offline."""
+        for tz in (False, "UTC", "America/New_York", "Europe/Warsaw"):
+            self.user.tz = tz
+            with freeze_time("2026-11-30 23:30:00"):
+                move = self._ksef_invoice(post=False, invoice_date=False).with_user(self.user)
+                move.action_post()
+            self.assertEqual(move.invoice_date, datetime.date(2026, 12, 1), tz)
+            self.assertEqual(move.date, datetime.date(2026, 12, 1), tz)
+        # A dated invoice keeps its date.
+        with freeze_time("2026-11-30 23:30:00"):
+            dated = self._ksef_invoice(invoice_date=datetime.date(2026, 11, 30))
+        self.assertEqual(dated.invoice_date, datetime.date(2026, 11, 30))
 
     def test_invoice_sent_on_its_issue_day_stays_online(self):
         move = self._ksef_invoice().with_user(self.user)
