@@ -67,7 +67,8 @@ that secret in the ``X-KSeF-Simulator-Secret`` header (403 otherwise).
 ``GET  /_control/health``                   ``{"ok": true}``
 ``GET  /_control/counters``                 ``invoicesTotal``, ``invoicesAccepted``, ``invoicesByStatus``,
                                             ``acceptedBySeller`` {nip: n}, ``acceptedByHash`` {hash: n},
-                                            ``submissionsByHash``, ``sessions`` {Online: n, Batch: n}
+                                            ``submissionsByHash``, ``sessions`` {Online: n, Batch: n},
+                                            ``apiCalls`` {context: {rate-limit group: requests}}
 ``POST /_control/reset``                    forget sessions, invoices, auth, Latarnia, faults, rate counters,
                                             issued certificates (keys, the CA and registered tokens stay)
 ``POST /_control/tokens``                   ``{"nip", "token"}`` or ``{"tokens": [...]}``; ``"revoked": true``

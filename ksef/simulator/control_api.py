@@ -99,6 +99,7 @@ class ControlApiMixin:
             "acceptedByHash": counted["by_hash"],
             "submissionsByHash": counted["submissions"],
             "sessions": counted["sessions"],
+            "apiCalls": self.limiter.calls_by_context(),
         })
 
     @staticmethod

@@ -16,7 +16,7 @@ PRODUCTION_LIMITS = [
     ("POST", r"/sessions/batch", "batchSession", (10, 20, 60)),
     ("POST", r"/sessions/batch/[^/]+/close", "batchSessionClose", (10, 20, 60)),
     ("GET", r"/sessions", "sessionList", (5, 10, 60)),
-    ("GET", r"/sessions/[^/]+/invoices/failed", "sessionInvoiceList", (10, 20, 200)),
+    ("GET", r"/sessions/[^/]+/invoices/failed", "sessionFailedInvoiceList", (10, 20, 200)),
     ("GET", r"/sessions/[^/]+/invoices", "sessionInvoiceList", (10, 20, 200)),
     ("GET", r"/sessions/[^/]+/invoices/(?!ksef/)[^/]+", "invoiceStatus", (30, 120, 1200)),
     ("GET", r"/sessions/.*", "sessionMisc", (10, 120, 1200)),
@@ -50,6 +50,7 @@ class RateLimiter:
         self.clock = clock
         self.lock = threading.Lock()
         self.hits = collections.defaultdict(collections.deque)
+        self.calls = collections.Counter()     # (context, group) -> requests made, 429s included
 
     def configure(self, enabled=None, scale=None, reset=False):
         with self.lock:
@@ -61,11 +62,14 @@ class RateLimiter:
                 self.scale = float(scale)
             if reset:
                 self.hits.clear()
+                self.calls.clear()
 
     def check(self, method, path, context, client_ip):
+        group, limits = group_of(method, path)
+        with self.lock:
+            self.calls[(context, group)] += 1
         if not self.enabled:
             return None
-        group, limits = group_of(method, path)
         key = (group, context if group != "public" else None, client_ip)
         now = self.clock()
         with self.lock:
@@ -84,3 +88,11 @@ class RateLimiter:
                     return retry_after, message
             hits.append(now)
         return None
+
+    def calls_by_context(self):
+        """{context: {group: requests}} since the last reset: what a client cost KSeF."""
+        with self.lock:
+            result = {}
+            for (context, group), count in self.calls.items():
+                result.setdefault(context or "", {})[group] = count
+            return result

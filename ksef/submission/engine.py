@@ -82,6 +82,7 @@ class Submitter(Retrying, Outcomes, Upos, BatchRun, OnlineRun, Reconcile):
         self._sent_references = {}    # hash -> invoice reference KSeF gave when it took the send
         self._listings = {}     # session reference -> {hash: InvoiceStatus} (final listings only)
         self._original_listings = {}  # listings of sessions holding originals of duplicates
+        self._session_upos = {}  # session reference -> [(SessionUpo, its UPO documents)] already read
         self.stats = {"requests": 0}
         self.phase_times = {}   # seconds spent per batch phase (package+open, upload, ...), summed
 
@@ -103,6 +104,7 @@ class Submitter(Retrying, Outcomes, Upos, BatchRun, OnlineRun, Reconcile):
         items = list(items)
         self._listings.clear()
         self._original_listings.clear()
+        self._session_upos.clear()
         self._sent_references.clear()
         results = {}
         for session_plan in self.plan(items).sessions:

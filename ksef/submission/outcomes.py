@@ -33,19 +33,22 @@ class Outcomes:
                 return entries
 
     def _final_listing(self, reference, status=None):
-        """{hash: InvoiceStatus} of a processed session; the failed list is read only when the
+        """{hash: InvoiceStatus} of a processed session: from its UPO when it can tell (see
+        ``_listing_from_upo``), else its invoice list; the failed list is read only when the
         counts say the main list missed failures."""
         if reference in self._listings:
             return self._listings[reference]
-        entries = self._list(reference)
-        failed_seen = sum(1 for e in entries if (e.status.code or 0) >= 400)
-        if status is not None and (status.failed_invoice_count or 0) > failed_seen:
-            entries += self._list(reference, failed=True)
-        listing = {}
-        for entry in entries:
-            previous = listing.get(entry.invoice_hash)
-            if previous is None or _entry_rank(entry) > _entry_rank(previous):
-                listing[entry.invoice_hash] = entry
+        listing = self._listing_from_upo(reference, status)
+        if listing is None:
+            entries = self._list(reference)
+            failed_seen = sum(1 for e in entries if (e.status.code or 0) >= 400)
+            if status is not None and (status.failed_invoice_count or 0) > failed_seen:
+                entries += self._list(reference, failed=True)
+            listing = {}
+            for entry in entries:
+                previous = listing.get(entry.invoice_hash)
+                if previous is None or _entry_rank(entry) > _entry_rank(previous):
+                    listing[entry.invoice_hash] = entry
         if status is not None and status.is_final and not any(e.is_pending for e in listing.values()):
             self._listings[reference] = listing
         return listing

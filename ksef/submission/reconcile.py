@@ -22,6 +22,7 @@ class Reconcile:
         items = list(items)
         self._listings.clear()
         self._original_listings.clear()
+        self._session_upos.clear()
         by_hash = {item.invoice_hash: item for item in items}
         best = {}
         settled = []

@@ -227,9 +227,60 @@ def test_batch_of_offline_invoices_all_accepted_with_upo_mapped_by_hash(ctx):
     assert events[0] == "opened" and events.index("closed") < events.index("outcomes")
     assert journal.pending_sessions() == []
     assert {k: o.ksef_number for k, o in journal.results.items()} == {o.key: o.ksef_number for o in outcomes}
+    assert all(o.acquisition_date and o.acquisition_date.tzinfo for o in outcomes)
     counters = ctx.counters()
     assert counters["acceptedBySeller"][ctx.nip] == 300
     assert_exactly_once(counters, items)
+    # the results came from the session UPO: the invoice list (20 calls a minute) was not read
+    calls = counters["apiCalls"][ctx.nip]
+    assert calls.get("sessionInvoiceList", 0) == 0 and calls.get("sessionFailedInvoiceList", 0) == 0, calls
+
+
+def test_batch_results_with_failures_read_the_upo_and_only_the_failed_list(ctx):
+    """Accepted invoices come from the session UPO, the rest (a 430, 440 duplicates of our own
+    earlier send) from the failed list: the session's full invoice list is never read."""
+    earlier = make_items(ctx.nip, 3, offline=True, prefix="OLD/%s" % uuid.uuid4().hex[:6])
+    first = {o.key: o for o in fast_submitter(ctx.client, batch_threshold=100).submit(earlier)}
+    assert {o.status for o in first.values()} == {ACCEPTED}
+    fresh = make_items(ctx.nip, 10, offline=True)
+    broken = Item.of("broken", invoice_xml(ctx.nip, "ZLA/%s" % uuid.uuid4().hex[:6]).replace(
+        b"<KodWaluty>PLN</KodWaluty>", b""), True)
+    before = ctx.counters()["apiCalls"][ctx.nip]
+    outcomes = {o.key: o for o in fast_submitter(ctx.client, batch_threshold=10).submit(fresh + earlier + [broken])}
+    assert len({o.session_reference for o in outcomes.values() if o.status != DUPLICATE_ADOPTED}) == 1
+    assert {outcomes[i.key].status for i in fresh} == {ACCEPTED}
+    assert all(is_valid_ksef_number(outcomes[i.key].ksef_number) for i in fresh)
+    assert [outcomes[i.key].ksef_number for i in earlier] == [first[i.key].ksef_number for i in earlier]
+    assert {outcomes[i.key].status for i in earlier} == {DUPLICATE_ADOPTED}
+    assert (outcomes["broken"].status, outcomes["broken"].code) == (REJECTED, 430)
+    assert outcomes["broken"].details
+    after = ctx.counters()["apiCalls"][ctx.nip]
+    assert after.get("sessionFailedInvoiceList", 0) - before.get("sessionFailedInvoiceList", 0) == 1
+    # the full list is read once, for the session of the originals (to confirm they are ours)
+    assert after.get("sessionInvoiceList", 0) - before.get("sessionInvoiceList", 0) == 1
+    assert_exactly_once(ctx.counters(), fresh)
+
+
+def test_results_are_listed_when_the_upo_cannot_account_for_them(ctx):
+    """KSeF's counts and its UPO disagree (or a UPO page cannot be fetched): the session's
+    invoice list is read, as before, with the same results."""
+    items = make_items(ctx.nip, 12, offline=True)
+    submitter = fast_submitter(ctx.client, batch_threshold=10)
+    outcomes = submitter.submit(items)
+    [reference] = {o.session_reference for o in outcomes}
+    status = ctx.client.session_status(reference)
+    from_upo = fast_submitter(ctx.client)._final_listing(reference, status)
+    status.successful_invoice_count += 1
+    before = ctx.counters()["apiCalls"][ctx.nip].get("sessionInvoiceList", 0)
+    listed = fast_submitter(ctx.client)._final_listing(reference, status)
+    assert ctx.counters()["apiCalls"][ctx.nip]["sessionInvoiceList"] == before + 1
+    assert set(listed) == set(from_upo) == {i.invoice_hash for i in items}
+    for invoice_hash, entry in listed.items():
+        assert entry.ksef_number == from_upo[invoice_hash].ksef_number
+        # the UPO gives the numbering time to the millisecond
+        assert abs(entry.acquisition_date - from_upo[invoice_hash].acquisition_date) < datetime.timedelta(milliseconds=1)
+        assert entry.invoicing_mode == from_upo[invoice_hash].invoicing_mode == "Offline"
+        assert entry.reference_number and from_upo[invoice_hash].reference_number is None
 
 
 def test_mixed_modes_go_to_separate_sessions(ctx):
