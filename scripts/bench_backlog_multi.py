@@ -270,7 +270,11 @@ def exactly_once(cr, ids, base_url):
     counters = requests.get(base_url + "/_control/counters", timeout=300).json()
     accepted_once = sum(1 for h in hashes if counters["acceptedByHash"].get(h) == 1)
     submitted_once = sum(1 for h in hashes if counters["submissionsByHash"].get(h) == 1)
-    return {"invoices": total, "numbered": numbered, "distinct_numbers": distinct_numbers,
+    api_calls = {}
+    for groups in (counters.get("apiCalls") or {}).values():
+        for group, calls in groups.items():
+            api_calls[group] = api_calls.get(group, 0) + calls
+    return {"api_calls": api_calls, "invoices": total, "numbered": numbered, "distinct_numbers": distinct_numbers,
             "one_accepted_document": one_document, "several_accepted_documents": several_documents,
             "ksef_accepted_once": accepted_once, "ksef_submitted_once": submitted_once,
             "ksef_sessions": counters.get("sessions"),
@@ -294,6 +298,9 @@ def show(run):
         ("  of which cron workers", "%.2f" % (run["queries_by_kind"].get("cron", 0) / max(1, run["count"]))),
         ("engine runs (budget hand-overs)", "%d (%d)" % (run["cron_log"]["runs"], run["cron_log"]["handovers"])),
         ("cron workers stopped by Odoo", "%d" % run["cron_log"]["killed"]),
+        ("KSeF calls: invoice list/failed", "%d / %d" % (c["api_calls"].get("sessionInvoiceList", 0),
+                                                         c["api_calls"].get("sessionFailedInvoiceList", 0))),
+        ("KSeF calls: session status+UPO", "%d" % c["api_calls"].get("sessionMisc", 0)),
         ("exactly once", "YES" if c["ok"] else "NO"),
         ("  distinct KSeF numbers", "%d of %d" % (c["distinct_numbers"], c["invoices"])),
         ("  1 accepted document", "%d (more than 1: %d)" % (c["one_accepted_document"], c["several_accepted_documents"])),
