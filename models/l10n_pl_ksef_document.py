@@ -21,7 +21,9 @@ class L10nPlKsefDocument(models.Model):
     company_id = fields.Many2one("res.company", required=True, index=True, readonly=True)
     session_reference = fields.Char(string="KSeF session", readonly=True)
     invoice_reference = fields.Char(string="KSeF invoice reference", readonly=True, index=True,
-                                    help="The reference KSeF gave the sent invoice; its status is read with it.")
+                                    help="The reference KSeF gave the sent invoice; its status is read with it. "
+                                         "None for an invoice accepted in a batch session: its results come "
+                                         "from the session's UPO, which names it by its KSeF number.")
     invoice_hash = fields.Char(string="Hash sent", readonly=True, help="SHA-256 (Base64) of the FA(3) file sent.")
     offline_mode = fields.Boolean(string="Sent as offline invoice", readonly=True)
     hash_of_corrected_invoice = fields.Char(string="Hash of corrected invoice", readonly=True,
@@ -39,4 +41,5 @@ class L10nPlKsefDocument(models.Model):
 
     def _compute_name(self):
         for document in self:
-            document.name = "%s / %s" % (document.move_id.name or "", document.invoice_reference or document.id)
+            reference = document.invoice_reference or document.ksef_number or document.id
+            document.name = "%s / %s" % (document.move_id.name or "", reference)

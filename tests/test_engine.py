@@ -96,6 +96,9 @@ class TestKsefEngine(KsefEngineCommon):
                 [document] = move.l10n_pl_ksef_document_ids
                 self.assertEqual((document.state, document.ksef_number, document.upo_id),
                                  ("accepted", move.l10n_pl_ksef_number, shared))
+                # read from the session UPO, which names an invoice by its KSeF number only
+                self.assertFalse(document.invoice_reference)
+                self.assertEqual(document.name, "%s / %s" % (move.name, move.l10n_pl_ksef_number))
                 self.assertTrue(move.l10n_pl_ksef_acquisition_date)
                 self.assertIn(move.l10n_pl_ksef_number, move.message_ids[0].body)
         self.assertEqual(set(offline.l10n_pl_ksef_document_ids.mapped("offline_mode")), {True})
