@@ -377,9 +377,10 @@ class AccountMoveKsefEngine(models.Model):
                 spent["journal flush"] = flush_seconds
                 if not index:
                     spent = {"reading the frozen files": read_seconds, **spent}
-                _logger.info("KSeF sending of company %s: %d invoices (%s session) in %.1f s: %s", company.id,
+                spent = ", ".join("%s %.1f s" % item for item in spent.items() if item[1] >= 0.05)
+                _logger.info("KSeF sending of company %s: %d invoices (%s session) in %.1f s%s", company.id,
                              len(session_items), session_plan.kind, time.perf_counter() - started,
-                             ", ".join("%s %.1f s" % item for item in spent.items() if item[1] >= 0.05))
+                             ": " + spent if spent else "")
 
     @api.model
     def _l10n_pl_ksef_engine_claim(self, company, limit, exclude=(), only=None, lock=True):
