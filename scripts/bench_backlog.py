@@ -48,6 +48,7 @@ tax = chart.ref("vs_kraj_23")
 partner = env["res.partner"].search([("vat", "=", "PL7251801126")], limit=1)
 product = env["product.product"].search([("default_code", "=", "LAP-01")], limit=1)
 Move = env["account.move"].with_context(l10n_pl_ksef_engine=True, tracking_disable=True)
+today = fields.Date.context_today(env.user.with_context(tz="Europe/Warsaw"))  # the day KSeF counts in
 
 
 def queue(count, state):
@@ -55,7 +56,7 @@ def queue(count, state):
     ids = []
     for start in range(0, count, CHUNK):
         moves = Move.create([{
-            "move_type": "out_invoice", "partner_id": partner.id, "invoice_date": fields.Date.today(),
+            "move_type": "out_invoice", "partner_id": partner.id, "invoice_date": today,
             "invoice_line_ids": [Command.create({"product_id": product.id, "name": "Pozycja %d" % (start + i),
                                                  "quantity": 1, "price_unit": 10.0 + (start + i) % 97,
                                                  "tax_ids": [Command.set(tax.ids)]})],

@@ -15,10 +15,11 @@ chart = env["account.chart.template"].with_company(company)
 taxes = [chart.ref(x) for x in ("vs_kraj_23", "vs_kraj_8", "vs_kraj_5")]
 partner = env["res.partner"].search([("vat", "=", "PL7251801126")], limit=1)
 product = env["product.product"].search([("default_code", "=", "LAP-01")], limit=1)
+today = fields.Date.context_today(env.user.with_context(tz="Europe/Warsaw"))  # the day KSeF counts in
 moves = env["account.move"].create([{
     "move_type": "out_invoice",
     "partner_id": partner.id,
-    "invoice_date": fields.Date.today(),
+    "invoice_date": today,
     "invoice_line_ids": [Command.create({
         "product_id": product.id, "name": "Pozycja %d/%d" % (i, j), "quantity": 1 + j,
         "price_unit": 10.0 + i % 97 + j * 0.37, "tax_ids": [Command.set(taxes[j % 3].ids)],

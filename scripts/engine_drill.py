@@ -100,10 +100,11 @@ buyer = env["res.partner"].create({
     "zip": "90-004", "city": "Łódź", "country_id": env.ref("base.pl").id})
 product = env["product.product"].create({"name": "Usługa", "default_code": "SRV", "list_price": 100.0})
 Move = env["account.move"].with_company(company).with_context(tracking_disable=True)
+today = fields.Date.context_today(env.user.with_context(tz="Europe/Warsaw"))  # the day KSeF counts in
 
 def queue(count, offline, hold):
     moves = Move.create([{
-        "move_type": "out_invoice", "partner_id": buyer.id, "invoice_date": fields.Date.today(),
+        "move_type": "out_invoice", "partner_id": buyer.id, "invoice_date": today,
         "invoice_line_ids": [Command.create({"product_id": product.id, "name": "Usługa %d" % i, "quantity": 1,
                                              "price_unit": 10.0 + i % 97, "tax_ids": [Command.set(tax.ids)]})],
     } for i in range(count)])
