@@ -341,6 +341,10 @@ class Drill:
         if self.args.template:
             subprocess.run(["createdb", "-T", self.args.template, self.db], check=True)
             self.db_created = True
+            # A database fresh from Odoo's test run was never analysed: PostgreSQL planned the set-up's
+            # queries (hundreds of invoices written in one transaction) for empty tables, and one of
+            # Odoo's payment-state queries took minutes (set-up 170 s instead of 30 s).
+            subprocess.run(["psql", "-q", "-d", self.db, "-c", "ANALYZE"], check=True)
             self.log("database %s copied from %s" % (self.db, self.args.template))
             return
         self.db_created = True
