@@ -3,6 +3,7 @@ import datetime
 import io
 import zipfile
 
+from freezegun import freeze_time
 from lxml import etree
 
 from odoo.exceptions import AccessError, UserError
@@ -145,6 +146,17 @@ class TestJpkRegister(KsefOfflineTestMixin, KsefSimulatorCommon):
             folders = {name.split("/")[0] for name in pack.namelist() if "/" in name}
         self.assertTrue({_safe(offline24.name), _safe(emergency.name), _safe(total.name)} <= folders, folders)
         self.assertTrue(period.action_l10n_pl_ksef_evidence_pack()["url"].startswith("/web/content/"))
+
+    def test_filing_date_proposed_is_warsaw_day(self):
+        """At 00:30 in Warsaw (23:30 UTC) the filing wizard proposes Warsaw's day, whatever the
+        user's time zone."""
+        period = self.env["l10n_pl_ksef.jpk.period"].with_user(self.user).create(
+            {"date_from": OCTOBER[0], "date_to": OCTOBER[1]})
+        for tz in (False, "America/New_York"):
+            self.user.tz = tz
+            with freeze_time("2026-11-30 23:30:00"):
+                wizard = self.env["l10n_pl_ksef.jpk.filing"].with_user(self.user).create({"period_id": period.id})
+            self.assertEqual(wizard.filing_date, D(2026, 12, 1), tz)
 
     def test_filing_is_forge_proof_and_checked(self):
         self._ksef_invoice(invoice_date=D(2026, 10, 5))

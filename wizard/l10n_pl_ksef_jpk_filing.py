@@ -7,7 +7,9 @@ class L10nPlKsefJpkFiling(models.TransientModel):
     _description = "Record JPK_VAT filing"
 
     period_id = fields.Many2one("l10n_pl_ksef.jpk.period", required=True, ondelete="cascade")
-    filing_date = fields.Date(string="Filing date", required=True, default=fields.Date.context_today)
+    # Warsaw's day, as the filing is dated (the user's own zone may be none: UTC, a day behind after midnight)
+    filing_date = fields.Date(string="Filing date", required=True,
+                              default=lambda self: fields.Date.context_today(self.with_context(tz="Europe/Warsaw")))
 
     def action_confirm(self):
         self.ensure_one()
