@@ -20,7 +20,8 @@ _logger = logging.getLogger(__name__)
 
 def _upo_entry(document):
     """A session-list entry of an accepted invoice, as its UPO ``Dokument`` tells it (KSeF's
-    per-invoice reference number is not in the UPO)."""
+    per-invoice reference number is not in the UPO). ``DataNadaniaNumeruKSeF`` is the list's
+    ``acquisitionDate`` ("Data nadania numeru KSeF", OpenAPI ``SessionInvoiceStatusResponse``)."""
     return InvoiceStatus(
         reference_number=None, status=Status(codes.INVOICE_SUCCESS), invoice_number=document.invoice_number,
         ksef_number=document.ksef_number, invoice_hash=document.document_hash,
