@@ -12,9 +12,8 @@ from odoo.exceptions import UserError, ValidationError
 
 from ..ksef import qr as ksef_qr
 from ..ksef import upo as ksef_upo
+from .account_move import WARSAW
 from .account_move_ksef_offline import KOD1_HEADER, KOD2_HEADER
-
-WARSAW = "Europe/Warsaw"
 
 
 class AccountMove(models.Model):

@@ -95,7 +95,7 @@ class Upos:
                 return None
             pages.append(fetched)
         listing = {}
-        for shared, documents in pages:
+        for _page, documents in pages:
             for document in documents:
                 listing[document.document_hash] = _upo_entry(document)
         if len(listing) != accepted:
