@@ -42,6 +42,12 @@ class AccountMove(models.Model):
          "This KSeF number of this KSeF environment is already assigned to another invoice."),
     ]
 
+    @api.model
+    def _l10n_pl_ksef_today(self):
+        """Today in Poland, the day KSeF and the VAT act count in (Odoo's ``context_today`` takes
+        the user's zone: UTC when he has none, a day behind between midnight and 1-2 am)."""
+        return fields.Date.context_today(self.with_context(tz=WARSAW))
+
     # ---- applicability ---------------------------------------------------------------------
 
     def _l10n_pl_ksef_is_applicable(self):
@@ -91,7 +97,7 @@ class AccountMove(models.Model):
         if not self._l10n_pl_ksef_is_applicable():
             raise UserError(_("Only posted customer invoices and credit notes of a Polish company can be sent to KSeF (%s).",
                               self.display_name))
-        today_pl = fields.Date.context_today(self.with_context(tz=WARSAW))
+        today_pl = self._l10n_pl_ksef_today()
         if self.invoice_date and self.invoice_date > today_pl:
             errors.append(_("Invoice Date: %(date)s is in the future; KSeF refuses invoices dated after the day they are received.",
                             date=self.invoice_date))

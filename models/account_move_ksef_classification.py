@@ -12,7 +12,6 @@ from odoo.exceptions import UserError, ValidationError
 
 from ..ksef import qr as ksef_qr
 from ..ksef import upo as ksef_upo
-from .account_move import WARSAW
 from .account_move_ksef_offline import KOD1_HEADER, KOD2_HEADER
 
 
@@ -30,7 +29,7 @@ class AccountMove(models.Model):
         # Warsaw such an invoice, sent at once, would carry yesterday's date and be classified Offline.
         for move in self.filtered(lambda m: not m.invoice_date and m.country_code == "PL"
                                   and m.is_sale_document(include_receipts=True)):
-            move.invoice_date = fields.Date.context_today(move.with_context(tz=WARSAW))
+            move.invoice_date = move._l10n_pl_ksef_today()
         return super()._post(soft=soft)
 
     def _l10n_pl_ksef_after_numbered(self, results):

@@ -13,7 +13,6 @@ from ..ksef import calendar as ksef_calendar
 from . import ksef_messages
 from .account_move_ksef_lifecycle import DEADLINE_STATES
 
-WARSAW = "Europe/Warsaw"
 URGENCIES = [
     ("overdue", "Overdue"),
     ("today", "Due today"),
@@ -42,11 +41,6 @@ class AccountMove(models.Model):
         help="The deadline the last reminder was about: a new deadline starts the reminders again.")
 
     # ---- urgency ---------------------------------------------------------------------------
-
-    @api.model
-    def _l10n_pl_ksef_today(self):
-        """Today in Poland: KSeF deadlines are Polish calendar days."""
-        return fields.Date.context_today(self.with_context(tz=WARSAW))
 
     @api.model
     def _l10n_pl_ksef_urgency_bounds(self, today=None):

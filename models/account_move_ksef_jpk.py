@@ -27,7 +27,7 @@ class AccountMove(models.Model):
 
     @api.depends("l10n_pl_ksef_number", "l10n_pl_ksef_state", "l10n_pl_ksef_offline_mode", "move_type", "invoice_date")
     def _compute_l10n_pl_ksef_jpk(self):
-        today = fields.Date.context_today(self.with_context(tz="Europe/Warsaw"))
+        today = self._l10n_pl_ksef_today()
         for move in self:
             marking = move._l10n_pl_ksef_jpk_marking(today) if move._l10n_pl_ksef_jpk_applies() else None
             move.l10n_pl_ksef_jpk_marker = marking.marker if marking else False

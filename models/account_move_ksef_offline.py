@@ -84,7 +84,7 @@ class AccountMove(models.Model):
 
     @api.depends("l10n_pl_ksef_deadline", "l10n_pl_ksef_state")
     def _compute_l10n_pl_ksef_deadline_overdue(self):
-        today = fields.Date.context_today(self.with_context(tz="Europe/Warsaw"))
+        today = self._l10n_pl_ksef_today()
         for move in self:
             move.l10n_pl_ksef_deadline_overdue = bool(
                 move.l10n_pl_ksef_state == "offline" and move.l10n_pl_ksef_deadline

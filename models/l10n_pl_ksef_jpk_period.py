@@ -108,7 +108,7 @@ class L10nPlKsefJpkPeriod(models.Model):
 
     def _l10n_pl_ksef_as_of(self):
         self.ensure_one()
-        return self.filing_date or fields.Date.context_today(self.with_context(tz="Europe/Warsaw"))
+        return self.filing_date or self.env["account.move"]._l10n_pl_ksef_today()
 
     def _l10n_pl_ksef_moves(self):
         self.ensure_one()
@@ -184,7 +184,7 @@ class L10nPlKsefJpkPeriod(models.Model):
     def _l10n_pl_ksef_record_filing(self, filing_date):
         self.ensure_one()
         self.check_access("write")
-        today = fields.Date.context_today(self.with_context(tz="Europe/Warsaw"))
+        today = self.env["account.move"]._l10n_pl_ksef_today()
         if not isinstance(filing_date, datetime.date):
             raise UserError(_("JPK_VAT period %(period)s: the filing date is missing.", period=self.name))
         if filing_date <= self.date_to:

@@ -7,9 +7,9 @@ class L10nPlKsefJpkFiling(models.TransientModel):
     _description = "Record JPK_VAT filing"
 
     period_id = fields.Many2one("l10n_pl_ksef.jpk.period", required=True, ondelete="cascade")
-    # Warsaw's day, as the filing is dated (the user's own zone may be none: UTC, a day behind after midnight)
+    # Warsaw's day, as the filing is dated
     filing_date = fields.Date(string="Filing date", required=True,
-                              default=lambda self: fields.Date.context_today(self.with_context(tz="Europe/Warsaw")))
+                              default=lambda self: self.env["account.move"]._l10n_pl_ksef_today())
 
     def action_confirm(self):
         self.ensure_one()
